@@ -1,0 +1,710 @@
+"""``LEGCPrunedClassifier``: dense training, chaos-causality pruning and fine-tuning in one fit."""
+
+import copy
+import inspect
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+
+from .granger import granger_tests, max_feasible_lag
+from .masks import (
+    CORRECTIONS,
+    UNTESTABLE_POLICIES,
+    apply_baseline,
+    apply_masks,
+    noncausal_mask,
+)
+from .network import ACTIVATIONS, LOSSES, MLP, ClassificationLoss, prunable_layers, scores_to_proba
+from .trajectory import TrainingAccuracy, WeightTracer
+from .windows import min_window_size, n_windows, window_stride
+
+PAPER_MAXLAG = 14
+
+# Prefixed parameters are routed to skorch, as in skorch itself.
+_ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__")
+
+
+class PruningWarning(UserWarning):
+    """The pruning step did something the user should look at (nothing pruned, a layer emptied)."""
+
+
+class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
+    """Neural-network classifier pruned by chaos-causality (LEGCNet).
+
+    ``fit`` trains a dense multi-layer perceptron with SGD while tracing every weight,
+    computes each weight's largest Lyapunov exponent over overlapping windows of its
+    trajectory, tests whether that exponent series Granger-causes the network's
+    misclassification rate, prunes the non-causal weights, and fine-tunes the sparse network
+    (by default from the same initial weights, as the paper does). The pruned weights are
+    held at zero by :mod:`torch.nn.utils.prune` masks.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(8,)
+        Width of each hidden layer of the default MLP.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Hidden-unit non-linearity of the default MLP (the paper: sigmoid).
+    module : torch.nn.Module subclass or instance, default=None
+        A network to use instead of the default MLP. Its ``forward`` returns raw scores of
+        shape (n_samples, 1) for a binary problem, (n_samples, n_classes) otherwise. If its
+        constructor takes ``n_features`` / ``n_outputs`` they are filled in; other arguments
+        come from ``module__*`` parameters. Every ``nn.Linear`` weight in it is prunable.
+    loss : {"mse", "cross_entropy"}, default="mse"
+        ``"mse"`` is the paper's squared error on the sigmoid / softmax outputs.
+    lr : float, default=0.01
+        Learning rate.
+    max_epochs : int, default=50
+        Planned epochs of dense training (and of fine-tuning unless ``fine_tune_epochs``).
+    batch_size : int, default=1
+        Mini-batch size (the paper: 1 on tabular data, 128 on MNIST).
+    optimizer : torch.optim.Optimizer subclass, default=torch.optim.SGD
+        Optimizer class; ``optimizer__*`` parameters are passed to it.
+    pruning : {"legc", "magnitude", "random", "none"}, default="legc"
+        ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
+        (global unstructured L1 or random pruning of ``amount`` weights, no tracing);
+        ``"none"`` trains the dense network only.
+    mode : {"ft", "pt"}, default="ft"
+        ``"ft"`` traces the whole dense run; ``"pt"`` traces only the first
+        ``trace_fraction`` of ``max_epochs`` and stops dense training there.
+    trace_fraction : float in (0, 1], default=0.1
+        Share of the planned epochs traced in ``"pt"`` mode (rounded, at least one epoch).
+    window_size : int, default=200
+        Steps per window of the weight trajectories (the paper: 160 to 250).
+    window_overlap : float in [0, 1), default=0.1
+        Overlap of consecutive windows.
+    embedding_dim, delay, le_steps, theiler_window : int, default=2, 1, 3, 0
+        Parameters of the Lyapunov exponent (TISEAN ``lyap_r -m2 -d1 -s3``, Theiler 0).
+    maxlag : int or "auto", default=14
+        Largest Granger lag. ``"auto"`` uses 14 or, with too few windows for it, the
+        largest feasible lag (with a warning).
+    alpha : float in (0, 1), default=0.05
+        Significance level: a weight whose p-value is ``>= alpha`` is pruned.
+    gc_test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
+        Granger test statistic (statsmodels' names).
+    correction : {None, "bonferroni", "fdr_bh"}, default=None
+        Multiple-testing correction over the weights (beyond the paper).
+    untestable : {"keep", "prune"}, default="keep"
+        What to do with weights whose test cannot be computed (the authors kept them).
+    max_sparsity : float in [0, 1] or None, default=None
+        Prune at most this share of the weights, least causal first (beyond the paper).
+    amount : int, float or None, default=None
+        For the baselines, the number (int) or share (float) of weights to prune. With
+        ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of ``alpha``.
+    fine_tune : {"rewind", "continue", None}, default="rewind"
+        ``"rewind"`` retrains the sparse network from the initial weights (the paper),
+        ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense weights.
+    fine_tune_epochs : int or None, default=None
+        Epochs of fine-tuning; ``None`` means ``max_epochs``.
+    target_accuracy : float in (0, 1] or None, default=None
+        Training accuracy that counts as trained. The first epoch reaching it is recorded
+        for each phase (the paper's "epochs"); untraced phases stop there. The traced dense
+        phase always runs its planned epochs, since the trajectory needs them.
+    validation_fraction : float in (0, 1) or None, default=None
+        If set, this stratified share of the training data is held out and the
+        misclassification rate is measured on it; otherwise on the training data.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks for every training phase.
+    device : str, default="cpu"
+        Torch device for training and the Lyapunov kernel (``"cuda"`` where available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initial weights, shuffling, splits and random pruning. Torch's global random
+        state is left as it was.
+    verbose : int, default=0
+        ``0`` is silent; ``1`` prints skorch's epoch log.
+    **kwargs
+        ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``
+        parameters, routed as in skorch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    net_ : skorch.NeuralNet
+        The trained network (the sparse one after pruning); ``net_.history`` holds every
+        epoch of every phase, with ``phase`` and ``train_accuracy`` columns.
+    mask_ : dict of str to ndarray of bool
+        Per prunable layer, True where the weight is kept.
+    weight_layers_ : list of (str, tuple)
+        Prunable layers and their weight shapes, the order of the flat weight index.
+    lyapunov_ : ndarray of shape (n_windows, n_weights) or None
+        Windowed Lyapunov exponents of every weight (``pruning="legc"`` only).
+    misclassification_ : ndarray of shape (n_windows,) or None
+        Misclassification rate at the end of each window.
+    granger_result_ : sklegc.granger.GrangerResult or None
+        The full Granger test results.
+    granger_pvalues_ : ndarray of shape (n_weights,) or None
+        Each weight's p-value (minimum over lags); NaN where untestable.
+    maxlag_ : int or None
+        The Granger lag actually used.
+    pruned_ : ndarray of bool, shape (n_weights,)
+        True for pruned weights, in the flat weight order.
+    n_weights_ : int
+        Number of prunable weights (biases are not counted, as in the paper).
+    n_weights_pruned_ : int
+        Number of pruned weights.
+    sparsity_ : float
+        ``n_weights_pruned_ / n_weights_``.
+    flops_ : int
+        The paper's "flops": the number of non-zero weights.
+    multiply_adds_ : int
+        Multiply-adds per sample in the prunable layers: one per kept weight of an
+        ``nn.Linear`` layer (bias additions not counted).
+    epochs_to_target_ : dict
+        ``{"dense": int or None, "sparse": int or None}``, first epoch of each phase at which
+        the training accuracy reached ``target_accuracy``.
+    initial_state_ : dict
+        The network's initial ``state_dict`` (the weights every pruning method starts from,
+        and the rewind point).
+    n_dense_steps_ : int
+        Optimizer steps of the dense phase.
+    phase_times_ : dict
+        Seconds spent in ``"dense"``, ``"analysis"`` and ``"sparse"``.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Dense multi-layer perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklegc import LEGCPrunedClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), LEGCPrunedClassifier(
+    ...     hidden_layer_sizes=(6,), lr=0.05, max_epochs=30, window_size=40,
+    ...     maxlag=4, random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.8
+    True
+    >>> clf[-1].n_weights_
+    42
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "module": [None, type, torch.nn.Module],
+        "loss": [StrOptions(set(LOSSES))],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [type],
+        "pruning": [StrOptions({"legc", "magnitude", "random", "none"})],
+        "mode": [StrOptions({"ft", "pt"})],
+        "trace_fraction": [Interval(Real, 0, 1, closed="right")],
+        "window_size": [Interval(Integral, 1, None, closed="left")],
+        "window_overlap": [Interval(Real, 0, 1, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "delay": [Interval(Integral, 1, None, closed="left")],
+        "le_steps": [Interval(Integral, 1, None, closed="left")],
+        "theiler_window": [Interval(Integral, 0, None, closed="left")],
+        "maxlag": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "gc_test": [StrOptions({"ssr_chi2test", "ssr_ftest"})],
+        "correction": [None, StrOptions({k for k in CORRECTIONS if k})],
+        "untestable": [StrOptions(set(UNTESTABLE_POLICIES))],
+        "max_sparsity": [None, Interval(Real, 0, 1, closed="both")],
+        "amount": [
+            None,
+            Interval(Integral, 0, None, closed="left"),
+            Interval(Real, 0, 1, closed="both"),
+        ],
+        "fine_tune": [None, StrOptions({"rewind", "continue"})],
+        "fine_tune_epochs": [None, Interval(Integral, 0, None, closed="left")],
+        "target_accuracy": [None, Interval(Real, 0, 1, closed="right")],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+        "callbacks": [None, list],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(8,),
+        activation="sigmoid",
+        module=None,
+        loss="mse",
+        lr=0.01,
+        max_epochs=50,
+        batch_size=1,
+        optimizer=torch.optim.SGD,
+        pruning="legc",
+        mode="ft",
+        trace_fraction=0.1,
+        window_size=200,
+        window_overlap=0.1,
+        embedding_dim=2,
+        delay=1,
+        le_steps=3,
+        theiler_window=0,
+        maxlag=14,
+        alpha=0.05,
+        gc_test="ssr_chi2test",
+        correction=None,
+        untestable="keep",
+        max_sparsity=None,
+        amount=None,
+        fine_tune="rewind",
+        fine_tune_epochs=None,
+        target_accuracy=None,
+        validation_fraction=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.module = module
+        self.loss = loss
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.pruning = pruning
+        self.mode = mode
+        self.trace_fraction = trace_fraction
+        self.window_size = window_size
+        self.window_overlap = window_overlap
+        self.embedding_dim = embedding_dim
+        self.delay = delay
+        self.le_steps = le_steps
+        self.theiler_window = theiler_window
+        self.maxlag = maxlag
+        self.alpha = alpha
+        self.gc_test = gc_test
+        self.correction = correction
+        self.untestable = untestable
+        self.max_sparsity = max_sparsity
+        self.amount = amount
+        self.fine_tune = fine_tune
+        self.fine_tune_epochs = fine_tune_epochs
+        self.target_accuracy = target_accuracy
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def _routed_params(self):
+        # Everything stored beyond the named parameters came in through **kwargs; fitted
+        # attributes end in "_" and private state starts with it.
+        named = set(self._get_param_names())
+        return {k: v for k, v in vars(self).items()
+                if k not in named and not k.startswith("_") and not k.endswith("_")}
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._routed_params())
+        return params
+
+    def set_params(self, **params):
+        named = set(self._get_param_names())
+        for key in [k for k in params if k not in named]:
+            setattr(self, key, params.pop(key))
+        return super().set_params(**params) if params else self
+
+    def _check_params(self):
+        self._validate_params()
+        unknown = [k for k in self._routed_params() if not k.startswith(_ROUTED_PREFIXES)]
+        if unknown:
+            raise TypeError(
+                f"LEGCPrunedClassifier got unexpected parameter(s) {sorted(unknown)}. Routed "
+                f"parameters must start with one of {list(_ROUTED_PREFIXES)}."
+            )
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        if self.pruning in ("magnitude", "random") and self.amount is None:
+            raise ValueError(
+                f"pruning={self.pruning!r} needs `amount`: the number (int) or share (float in "
+                "[0, 1]) of weights to prune, e.g. amount=0.1."
+            )
+        if self.fine_tune is None and self.pruning == "legc" and self.mode == "pt":
+            raise ValueError(
+                "fine_tune=None keeps the dense weights, which mode='pt' trained only "
+                f"partially ({self.trace_fraction:.0%} of max_epochs). Use fine_tune='rewind' "
+                "or 'continue' with mode='pt', or mode='ft' with fine_tune=None."
+            )
+        if self.pruning == "legc":
+            need = min_window_size(self.embedding_dim, self.delay, self.le_steps, self.theiler_window)
+            if self.window_size < need:
+                raise ValueError(
+                    f"window_size={self.window_size} is too short for the Lyapunov exponent with "
+                    f"embedding_dim={self.embedding_dim}, delay={self.delay}, "
+                    f"le_steps={self.le_steps}, theiler_window={self.theiler_window}: "
+                    f"use window_size >= {need}."
+                )
+        return sizes
+
+    # -- fit --------------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train, prune and fine-tune the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+            The fitted estimator.
+        """
+        sizes = self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        y_enc = encoder.fit_transform(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "LEGCPrunedClassifier needs samples of at least 2 classes in the data, but the "
+                f"data contain only one class: {self.classes_[0]!r}."
+            )
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        device = torch.device(self.device)
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            self._fit(X.astype(np.float32), y_enc.astype(np.int64), sizes, seed, device)
+        return self
+
+    def _fit(self, X, y, sizes, seed, device):
+        X_train, y_train, X_mon, y_mon = X, y, X, y
+        if self.validation_fraction is not None and self.pruning == "legc":
+            X_train, X_mon, y_train, y_mon = train_test_split(
+                X, y, test_size=self.validation_fraction, stratify=y, random_state=seed
+            )
+        X_t = torch.as_tensor(X_train, device=device)
+        y_t = torch.as_tensor(y_train, device=device)
+        steps_per_epoch = math.ceil(len(X_train) / self.batch_size)
+        traced = self.pruning == "legc"
+        dense_epochs = self.max_epochs
+        if traced and self.mode == "pt":
+            dense_epochs = max(1, round(self.trace_fraction * self.max_epochs))
+        if traced:
+            maxlag = self._feasible_maxlag(dense_epochs * steps_per_epoch, dense_epochs, len(X_train))
+
+        net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device)
+        net.initialize()
+        initial_state = copy.deepcopy(net.module_.state_dict())
+        layers = prunable_layers(net.module_)
+        if not layers:
+            raise ValueError(
+                "the module has no torch.nn.Linear layer, so there is no weight to prune. "
+                "Use a module built from nn.Linear layers."
+            )
+        self.weight_layers_ = [(name, tuple(layer.weight.shape)) for name, layer in layers]
+        self.n_weights_ = sum(layer.weight.numel() for _, layer in layers)
+
+        accuracy_cb = TrainingAccuracy(
+            X_t, y_t, target=self.target_accuracy, stop_at_target=not traced
+        )
+        phase_cbs = [("train_accuracy", accuracy_cb)]
+        tracer = None
+        if traced:
+            tracer = WeightTracer(
+                self.window_size,
+                window_stride(self.window_size, self.window_overlap),
+                torch.as_tensor(X_mon, device=device),
+                torch.as_tensor(y_mon, device=device),
+                lyapunov_params=dict(
+                    embedding_dim=self.embedding_dim,
+                    delay=self.delay,
+                    steps=self.le_steps,
+                    theiler=self.theiler_window,
+                ),
+            )
+            phase_cbs.append(("trace", tracer))
+
+        times = {"dense": 0.0, "analysis": 0.0, "sparse": 0.0}
+        skip_dense = self.pruning == "random" and self.fine_tune == "rewind"
+        self.epochs_to_target_ = {"dense": None, "sparse": None}
+        self.n_dense_steps_ = 0
+        if not skip_dense:
+            start = time.perf_counter()
+            self._train(net, X_train, y_train, dense_epochs, phase_cbs, "dense")
+            times["dense"] = time.perf_counter() - start
+            self.epochs_to_target_["dense"] = accuracy_cb.epoch_to_target_
+            self.n_dense_steps_ = sum(
+                row["train_batch_count"] for row in net.history if "train_batch_count" in row
+            )
+
+        start = time.perf_counter()
+        self.lyapunov_ = self.misclassification_ = None
+        self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = self.window_ends_ = None
+        if traced:
+            pruned = self._legc_decision(tracer, maxlag)
+            if self.fine_tune == "rewind":
+                net.module_.load_state_dict(initial_state)
+            self.mask_ = apply_masks(layers, ~pruned)
+        elif self.pruning == "none":
+            self.mask_ = {name: np.ones(shape, dtype=bool) for name, shape in self.weight_layers_}
+        else:
+            if self.fine_tune == "rewind":
+                net.module_.load_state_dict(initial_state)
+            self.mask_ = apply_baseline(layers, self.pruning, self.amount, seed)
+        times["analysis"] = time.perf_counter() - start
+        self.pruned_ = ~np.concatenate([m.reshape(-1) for m in self.mask_.values()])
+
+        if self.pruning != "none" and self.fine_tune is not None:
+            epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
+            if epochs > 0:
+                net.initialize_optimizer()
+                sparse_acc = TrainingAccuracy(X_t, y_t, target=self.target_accuracy,
+                                              stop_at_target=True)
+                start = time.perf_counter()
+                self._train(net, X_train, y_train, epochs, [("train_accuracy", sparse_acc)],
+                            "sparse")
+                times["sparse"] = time.perf_counter() - start
+                self.epochs_to_target_["sparse"] = sparse_acc.epoch_to_target_
+
+        self.net_ = net
+        self.initial_state_ = initial_state
+        self.phase_times_ = times
+        self.n_weights_pruned_ = int(self.pruned_.sum())
+        self.sparsity_ = self.n_weights_pruned_ / self.n_weights_
+        self.flops_ = self.n_weights_ - self.n_weights_pruned_
+        self.multiply_adds_ = self.flops_
+        self._warn_empty_layers()
+
+    def _feasible_maxlag(self, n_steps, dense_epochs, n_train):
+        K = n_windows(n_steps, self.window_size, self.window_overlap)
+        largest = max_feasible_lag(K) if K > 0 else 0
+        wanted = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
+        if largest >= wanted:
+            return wanted
+        if self.maxlag == "auto" and largest >= 1:
+            warnings.warn(
+                f"only {K} windows fit in {n_steps} traced steps, too few for a Granger lag of "
+                f"{wanted}; using maxlag={largest}.",
+                PruningWarning,
+                stacklevel=3,
+            )
+            return largest
+        needed_windows = 3 * wanted + 2
+        stride = window_stride(self.window_size, self.window_overlap)
+        needed_steps = self.window_size + (needed_windows - 1) * stride
+        raise ValueError(
+            f"the traced dense phase has {n_steps} optimizer steps ({dense_epochs} epochs of "
+            f"{math.ceil(n_train / self.batch_size)} batches), which gives {K} windows of "
+            f"{self.window_size} steps; a Granger test with maxlag={wanted} needs at least "
+            f"{needed_windows} windows ({needed_steps} steps). The largest feasible maxlag is "
+            f"{largest}. Use maxlag={largest or 1} or maxlag='auto', a smaller window_size, "
+            "more epochs (or a larger trace_fraction in mode='pt'), or a smaller batch_size."
+        )
+
+    def _legc_decision(self, tracer, maxlag):
+        self.lyapunov_ = np.stack(tracer.lyapunov_)
+        self.misclassification_ = np.asarray(tracer.misclassification_)
+        self.window_ends_ = np.asarray(tracer.window_ends_)
+        self.maxlag_ = maxlag
+        n = self.lyapunov_.shape[1]
+        if np.ptp(self.misclassification_) == 0:
+            warnings.warn(
+                "the misclassification rate did not change over the traced windows "
+                f"(constant at {self.misclassification_[0]:.4g}), so no weight can Granger-cause "
+                "it; nothing is pruned. Trace a phase in which the network is still learning "
+                "(smaller lr, mode='pt', or validation_fraction).",
+                PruningWarning,
+                stacklevel=4,
+            )
+            self.granger_pvalues_ = np.full(n, np.nan)
+            return np.zeros(n, dtype=bool)
+        result = granger_tests(self.misclassification_, self.lyapunov_, maxlag=maxlag,
+                               test=self.gc_test)
+        self.granger_result_ = result
+        self.granger_pvalues_ = result.pvalue
+        if result.untestable.all():
+            warnings.warn(
+                "no weight's Granger test could be computed (all Lyapunov exponent series are "
+                "constant or collinear), so nothing is pruned.",
+                PruningWarning,
+                stacklevel=4,
+            )
+            return np.zeros(n, dtype=bool)
+        return noncausal_mask(
+            result.pvalue,
+            result.untestable,
+            alpha=self.alpha,
+            correction=self.correction,
+            untestable_policy=self.untestable,
+            max_sparsity=self.max_sparsity,
+            amount=self.amount,
+        )
+
+    def _warn_empty_layers(self):
+        empty = [name for name, mask in self.mask_.items() if not mask.any()]
+        if empty:
+            warnings.warn(
+                f"pruning removed every weight of layer(s) {empty}: no signal passes to the "
+                "output, and the network predicts from biases alone. Use a larger alpha, "
+                "max_sparsity, or a smaller amount.",
+                PruningWarning,
+                stacklevel=3,
+            )
+
+    def _module_and_params(self, n_features, n_classes, sizes):
+        n_outputs = 1 if n_classes == 2 else n_classes
+        routed = {k[len("module__"):]: v for k, v in self._routed_params().items()
+                  if k.startswith("module__")}
+        if self.module is None:
+            defaults = dict(n_features=n_features, n_outputs=n_outputs,
+                            hidden_layer_sizes=sizes, activation=self.activation)
+            return MLP, {**defaults, **routed}
+        if isinstance(self.module, torch.nn.Module):
+            return copy.deepcopy(self.module), routed
+        accepted = inspect.signature(self.module).parameters
+        for name, value in (("n_features", n_features), ("n_outputs", n_outputs)):
+            if name in accepted:
+                routed.setdefault(name, value)
+        return self.module, routed
+
+    def _build_net(self, n_features, n_classes, sizes, device):
+        module, module_params = self._module_and_params(n_features, n_classes, sizes)
+        routed = {k: v for k, v in self._routed_params().items() if not k.startswith("module__")}
+        return NeuralNet(
+            module=module,
+            criterion=ClassificationLoss,
+            criterion__loss=self.loss,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            iterator_train__shuffle=True,
+            device=device,
+            verbose=self.verbose,
+            **{f"module__{k}": v for k, v in module_params.items()},
+            **routed,
+        )
+
+    def _train(self, net, X, y, epochs, phase_callbacks, phase):
+        extra = [(f"user_{i}", cb) for i, cb in enumerate(self.callbacks or [])]
+        net.set_params(max_epochs=epochs, callbacks=phase_callbacks + extra)
+        net.initialize_callbacks()
+        net.partial_fit(X, y)
+        for row in net.history:
+            row.setdefault("phase", phase)
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X_t = torch.as_tensor(X.astype(np.float32), device=self.net_.device)
+        module = self.net_.module_
+        module.eval()
+        with torch.no_grad():
+            return torch.cat([module(X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        proba = scores_to_proba(self._scores(X)).cpu().double().numpy()
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def pruning_report(self, as_frame=False):
+        """A per-layer table of what was pruned.
+
+        Parameters
+        ----------
+        as_frame : bool, default=False
+            Return a :class:`pandas.DataFrame` instead of text.
+
+        Returns
+        -------
+        report : str or pandas.DataFrame
+        """
+        import pandas as pd
+
+        check_is_fitted(self)
+        rows = []
+        for name, mask in self.mask_.items():
+            rows.append({
+                "layer": name,
+                "shape": "x".join(map(str, mask.shape)),
+                "weights": mask.size,
+                "pruned": int((~mask).sum()),
+                "kept": int(mask.sum()),
+                "% pruned": 100.0 * (~mask).sum() / mask.size,
+                "status": "EMPTY" if not mask.any() else "",
+            })
+        rows.append({
+            "layer": "total", "shape": "", "weights": self.n_weights_,
+            "pruned": self.n_weights_pruned_, "kept": self.flops_,
+            "% pruned": 100.0 * self.sparsity_, "status": "",
+        })
+        frame = pd.DataFrame(rows)
+        if as_frame:
+            return frame
+        lines = [f"pruning={self.pruning!r}, mode={self.mode!r}, fine_tune={self.fine_tune!r}"]
+        if self.granger_pvalues_ is not None:
+            untestable = int(np.isnan(self.granger_pvalues_).sum())
+            lines.append(
+                f"{len(self.misclassification_)} windows of {self.window_size} steps, "
+                f"maxlag={self.maxlag_}, alpha={self.alpha}, untestable weights: {untestable} "
+                f"({self.untestable})"
+            )
+        lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")
+        lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        return "\n".join(lines)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

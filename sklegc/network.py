@@ -1,0 +1,101 @@
+"""The network LEGCNet prunes and the losses it is trained with.
+
+The module returns raw scores (logits): one column for a binary problem, one per class
+otherwise. The output non-linearity of the paper (a sigmoid unit for binary tasks, softmax
+for multi-class ones) belongs to the loss and to ``predict_proba``, so that the same module
+serves the mean-squared-error loss of the paper and the cross-entropy loss.
+"""
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "identity": nn.Identity,
+}
+
+LOSSES = ("mse", "cross_entropy")
+
+
+class MLP(nn.Module):
+    """A dense multi-layer perceptron with a raw-score output layer.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    n_outputs : int
+        Number of output scores: 1 for a binary problem, the number of classes otherwise.
+    hidden_layer_sizes : tuple of int, default=(8,)
+        Width of each hidden layer.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Hidden-unit non-linearity; the paper uses sigmoid units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = MLP(4, 3, hidden_layer_sizes=(6,))
+    >>> net(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, n_features, n_outputs, hidden_layer_sizes=(8,), activation="sigmoid"):
+        super().__init__()
+        sizes = [n_features, *hidden_layer_sizes]
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(sizes[-1], n_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+def scores_to_proba(scores):
+    """Class probabilities, shape (n, n_classes), from the module's raw scores."""
+    if scores.shape[1] == 1:
+        p = torch.sigmoid(scores)
+        return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(scores, dim=1)
+
+
+def scores_to_labels(scores):
+    """Encoded class labels from raw scores (threshold 0 for a single score column)."""
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0).long()
+    return scores.argmax(dim=1)
+
+
+class ClassificationLoss(nn.Module):
+    """The training loss on raw scores and encoded integer labels.
+
+    ``loss="mse"`` is the paper's: the squared error between the output unit(s) after the
+    sigmoid (binary) or softmax (multi-class) and the 0/1 or one-hot target, averaged over
+    all entries. ``loss="cross_entropy"`` is the usual log loss.
+    """
+
+    def __init__(self, loss="mse"):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, scores, y):
+        y = y.long()
+        binary = scores.shape[1] == 1
+        if self.loss == "cross_entropy":
+            if binary:
+                return nn.functional.binary_cross_entropy_with_logits(
+                    scores[:, 0], y.to(scores.dtype)
+                )
+            return nn.functional.cross_entropy(scores, y)
+        if binary:
+            return nn.functional.mse_loss(torch.sigmoid(scores[:, 0]), y.to(scores.dtype))
+        target = nn.functional.one_hot(y, scores.shape[1]).to(scores.dtype)
+        return nn.functional.mse_loss(torch.softmax(scores, dim=1), target)
+
+
+def prunable_layers(module):
+    """The ``(name, nn.Linear)`` pairs whose weights are subject to pruning, in module order."""
+    return [(name, m) for name, m in module.named_modules() if isinstance(m, nn.Linear)]

@@ -1,0 +1,179 @@
+"""Recording weight trajectories during training, as skorch callbacks.
+
+:class:`WeightTracer` keeps the last ``window_size`` values of every prunable weight in a
+ring buffer and, each time a window completes, reduces it at once to one Lyapunov exponent
+per weight and records the network's misclassification rate. Memory for the trajectory is
+therefore one window of weights, however long the run. :class:`TrainingAccuracy` measures
+the accuracy on the training data after every epoch (the paper's "epochs to threshold"),
+optionally stopping there, and refuses to go on once the loss is no longer finite.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from .lyapunov import max_lyapunov
+from .network import prunable_layers, scores_to_labels
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+@torch.no_grad()
+def accuracy(module, X, y, batch_size=4096):
+    """Accuracy of ``module``'s predicted labels on tensors ``X``, ``y`` (eval mode)."""
+    was_training = module.training
+    module.eval()
+    correct = 0
+    for start in range(0, len(X), batch_size):
+        scores = module(X[start:start + batch_size])
+        correct += (scores_to_labels(scores) == y[start:start + batch_size]).sum().item()
+    module.train(was_training)
+    return correct / len(X)
+
+
+def flat_weights(module):
+    """All prunable weights of ``module`` flattened into one vector, in layer order."""
+    return torch.cat([layer.weight.detach().reshape(-1) for _, layer in prunable_layers(module)])
+
+
+class WeightTracer(Callback):
+    """Trace every prunable weight and reduce each complete window to Lyapunov exponents.
+
+    Parameters
+    ----------
+    window_size : int
+        Steps per window (the paper: 160 to 250).
+    stride : int
+        Steps between window starts (``window_size * (1 - overlap)``).
+    X_monitor, y_monitor : torch.Tensor
+        Data on which the misclassification rate is measured at the end of each window.
+    lyapunov_params : dict
+        Keyword arguments of :func:`sklegc.lyapunov.max_lyapunov`.
+
+    Attributes
+    ----------
+    buffer_ : torch.Tensor of shape (window_size, n_weights)
+        The ring buffer; it never holds more than one window of steps.
+    n_steps_ : int
+        Optimizer steps seen.
+    lyapunov_ : list of ndarray of shape (n_weights,)
+        One exponent per weight for every completed window.
+    misclassification_ : list of float
+        ``1 - accuracy`` right after each window's last step.
+    window_ends_ : list of int
+        The index of each completed window's last step.
+    """
+
+    def __init__(self, window_size, stride, X_monitor, y_monitor, lyapunov_params=None):
+        self.window_size = window_size
+        self.stride = stride
+        self.X_monitor = X_monitor
+        self.y_monitor = y_monitor
+        self.lyapunov_params = lyapunov_params
+
+    def initialize(self):
+        self.buffer_ = None
+        self.n_steps_ = 0
+        self.lyapunov_ = []
+        self.misclassification_ = []
+        self.window_ends_ = []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        weights = flat_weights(net.module_)
+        self.buffer_ = torch.empty(
+            (self.window_size, weights.numel()), dtype=torch.float32, device=weights.device
+        )
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        step = self.n_steps_
+        torch.cat(
+            [layer.weight.detach().reshape(-1) for _, layer in prunable_layers(net.module_)],
+            out=self.buffer_[step % self.window_size],
+        )
+        self.n_steps_ = step + 1
+        first_end = self.window_size - 1
+        if step >= first_end and (step - first_end) % self.stride == 0:
+            self._close_window(net, step)
+
+    def _close_window(self, net, step):
+        # Rows of the ring buffer in time order: the oldest step sits right after the newest.
+        oldest = (step + 1) % self.window_size
+        order = torch.arange(oldest, oldest + self.window_size, device=self.buffer_.device)
+        window = self.buffer_[order % self.window_size].T
+        if not torch.isfinite(window).all():
+            raise TrainingDivergedError(
+                f"the weights overflowed in epoch {len(net.history)} (lr={net.lr}); training "
+                "diverged. Use a smaller learning rate `lr` (or scale the features)."
+            )
+        if window.device.type == "cpu":
+            window = window.numpy()
+        exponents = max_lyapunov(window, **(self.lyapunov_params or {}))
+        if isinstance(exponents, torch.Tensor):
+            exponents = exponents.cpu().numpy()
+        self.lyapunov_.append(np.asarray(exponents, dtype=np.float64))
+        self.misclassification_.append(
+            1.0 - accuracy(net.module_, self.X_monitor, self.y_monitor)
+        )
+        self.window_ends_.append(step)
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("n_steps", self.n_steps_)
+        net.history.record("n_windows", len(self.lyapunov_))
+
+
+class TrainingAccuracy(Callback):
+    """Record the accuracy on the training data after every epoch.
+
+    Parameters
+    ----------
+    X, y : torch.Tensor
+        The training data.
+    target : float or None
+        Accuracy at which the phase counts as trained (the paper's threshold).
+    stop_at_target : bool
+        Whether to end training once ``target`` is reached.
+
+    Attributes
+    ----------
+    epoch_to_target_ : int or None
+        First epoch (1-based, counted within this phase) whose training accuracy reached
+        ``target``.
+    n_epochs_ : int
+        Epochs seen in this phase.
+    """
+
+    def __init__(self, X, y, target=None, stop_at_target=False):
+        self.X = X
+        self.y = y
+        self.target = target
+        self.stop_at_target = stop_at_target
+
+    def initialize(self):
+        self.epoch_to_target_ = None
+        self.n_epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.n_epochs_ += 1
+        epoch = self.n_epochs_
+        loss = net.history[-1].get("train_loss", 0.0)
+        finite = all(torch.isfinite(p).all() for p in net.module_.parameters())
+        if not (math.isfinite(loss) and finite):
+            what = f"the training loss became {loss}" if finite else "the weights overflowed"
+            raise TrainingDivergedError(
+                f"{what} in epoch {epoch} (lr={net.lr}); training diverged. "
+                "Use a smaller learning rate `lr` (or scale the features)."
+            )
+        acc = accuracy(net.module_, self.X, self.y)
+        net.history.record("train_accuracy", acc)
+        if self.target is not None and self.epoch_to_target_ is None and acc >= self.target:
+            self.epoch_to_target_ = epoch
+            if self.stop_at_target:
+                raise KeyboardInterrupt

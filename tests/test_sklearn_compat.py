@@ -1,0 +1,66 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from conftest import FAST
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklegc import LEGCPrunedClassifier
+from sklegc.estimator import PruningWarning
+
+# Small enough for sklearn's check datasets (down to a dozen rows): windows of 10 steps,
+# a Granger lag fitted to however many windows the run gives, and at most half the weights
+# pruned so that the pruned network can still pass the accuracy checks.
+CHECKS_CONFIG = dict(hidden_layer_sizes=(5,), lr=0.5, loss="cross_entropy", max_epochs=10, batch_size=1,
+                     window_size=10, maxlag="auto", max_sparsity=0.5, random_state=0)
+
+
+@parametrize_with_checks([LEGCPrunedClassifier(**CHECKS_CONFIG)])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PruningWarning)
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.RandomState(0)
+    idx = rng.permutation(len(X))[:200]
+    return X[idx], y[idx]
+
+
+def test_clone_keeps_parameters_and_drops_fitted_state(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**FAST, module__activation="tanh", alpha=0.2).fit(X, y)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    assert not hasattr(twin, "mask_")
+
+
+def test_pipeline_pickle_cross_val_and_grid_search(cancer):
+    X, y = cancer
+    model = make_pipeline(StandardScaler(), LEGCPrunedClassifier(**{**FAST, "max_epochs": 3},
+                                                                 max_sparsity=0.3))
+    scores = cross_val_score(model, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.85
+
+    search = GridSearchCV(
+        model,
+        {"legcprunedclassifier__alpha": [0.01, 0.2],
+         "legcprunedclassifier__hidden_layer_sizes": [(3,), (4,)]},
+        cv=2,
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    best = search.best_estimator_
+    restored = pickle.loads(pickle.dumps(best))
+    np.testing.assert_array_equal(restored.predict_proba(X), best.predict_proba(X))
+    assert best[-1].n_weights_ == 30 * best[-1].hidden_layer_sizes[0] + best[-1].hidden_layer_sizes[0]
