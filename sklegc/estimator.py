@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 
+from .batching import TensorBatches
 from .granger import granger_tests, max_feasible_lag
 from .masks import (
     CORRECTIONS,
@@ -593,6 +594,9 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     def _build_net(self, n_features, n_classes, sizes, device):
         module, module_params = self._module_and_params(n_features, n_classes, sizes)
         routed = {k: v for k, v in self._routed_params().items() if not k.startswith("module__")}
+        # A user who configures the DataLoader (workers, samplers, ...) gets a DataLoader.
+        if not any(k.startswith("iterator_train__") for k in routed):
+            routed["iterator_train"] = TensorBatches
         return NeuralNet(
             module=module,
             criterion=ClassificationLoss,

@@ -1,0 +1,50 @@
+"""Mini-batches of in-memory training data, without per-sample collation.
+
+The paper trains with one sample per step, where a ``DataLoader`` spends more time
+collating single rows than the network spends learning from them. :class:`TensorBatches`
+shuffles whole tensors once per epoch and yields slices of them: the same batches, in the
+same order for the same torch random state, at a fraction of the overhead.
+"""
+
+import math
+
+import torch
+
+
+class TensorBatches:
+    """Iterate over ``(X, y)`` mini-batches of a skorch dataset held in memory.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        A dataset whose ``X`` and ``y`` are arrays or tensors of equal length.
+    batch_size : int
+        Rows per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Draw a new permutation (from torch's current random state) at every epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.dataset import Dataset
+    >>> batches = TensorBatches(Dataset(np.zeros((5, 2)), np.arange(5)), batch_size=2)
+    >>> [len(yb) for _, yb in batches]
+    [2, 2, 1]
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.X = torch.as_tensor(dataset.X)
+        self.y = torch.as_tensor(dataset.y)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __iter__(self):
+        X, y = self.X, self.y
+        if self.shuffle:
+            order = torch.randperm(len(X))
+            X, y = X[order], y[order]
+        for start in range(0, len(X), self.batch_size):
+            yield X[start:start + self.batch_size], y[start:start + self.batch_size]
