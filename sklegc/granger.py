@@ -25,6 +25,11 @@ factorisation of a ``p x p`` matrix per cause and lag, compiled with numba. Wher
 route would lose accuracy (a lag column of the cause almost explained by the columns
 before it, or an almost perfect fit, where ``SSR_r - (SSR_r - SSR_u)`` cancels), the pair
 is recomputed by a Householder QR of the explicitly residualised block.
+
+Cost: 41,000 causes of length 106 with maxlag 14 take about a second on two cores
+(statsmodels: 16.6 ms per cause, 11 minutes), with about 100 MiB of extra memory. Pairs
+on the QR route cost about ten times more; only causes whose lags are almost collinear
+(relative R^2 above 0.999 among their own lags and the effect's) take it.
 """
 
 import math
@@ -41,8 +46,10 @@ __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
 
 TESTS = ("ssr_chi2test", "ssr_ftest")
 
-# About 9 KiB of work space per cause for maxlag 14: 4096 causes keep a chunk near 40 MiB.
-_DEFAULT_CHUNK = 4096
+# About 12 KiB of work space per cause for maxlag 14 and K = 106: a chunk of 8192 causes
+# takes about 100 MiB. Fewer, larger chunks mean fewer thread-pool wake-ups, which cost
+# milliseconds each on a busy machine.
+_DEFAULT_CHUNK = 8192
 
 # A regressor is collinear with the columns before it (the design is rank deficient) when
 # the part of it orthogonal to them is below this fraction of its norm. Householder QR
@@ -57,8 +64,8 @@ _RANK_RTOL = 1e-9
 _PIVOT_RTOL = 1e-3
 _FIT_RTOL = 1e-2
 
-# Status codes of one (cause, lag) pair in the kernel.
-_OK, _REFINE, _CONSTANT = 0, 1, 2
+# Status of one (cause, lag) pair in the kernel: fast route, QR route, not testable.
+_OK, _REFINE, _UNTESTABLE = 0, 1, 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,8 +157,8 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
     test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
         The statistic, with statsmodels' meaning. The paper uses ``"ssr_chi2test"``.
     chunk_size : int, optional
-        Causes processed together. The default (4096) keeps the extra memory near
-        40 MiB for ``maxlag=14``; results do not depend on it.
+        Causes processed together. The default (8192) keeps the extra memory near
+        100 MiB for ``maxlag=14`` and ``K=106``; results do not depend on it.
 
     Returns
     -------
@@ -238,7 +245,8 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
                          f"got shape {x.shape}{hint}.")
     if K <= 3 * maxlag + 1:
         largest = max_feasible_lag(K)
-        fix = (f"the largest feasible lag for K={K} is {largest}" if largest >= 1
+        fix = (f"the largest feasible lag for K={K} is {largest}: pass maxlag <= {largest} "
+               "or a longer series" if largest >= 1
                else "no lag is feasible with fewer than 5 observations")
         raise ValueError(f"maxlag={maxlag} needs at least {3 * maxlag + 2} observations "
                          f"(K > 3 * maxlag + 1), but effect has K={K}; {fix}.")
@@ -266,15 +274,14 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
     ess[perfect] = np.nan
     ssr_u[perfect] = np.nan
     # chdtrc and fdtrc are what scipy.stats.chi2.sf and f.sf (so statsmodels) evaluate.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if test == "ssr_chi2test":
-            statistic = nobs * ess / ssr_u
-            pvalues = special.chdtrc(lags, statistic)
-            df = lags
-        else:
-            statistic = ess / ssr_u / lags * df_denom
-            pvalues = special.fdtrc(lags, df_denom, statistic)
-            df = np.column_stack([df_denom, lags])
+    if test == "ssr_chi2test":
+        statistic = nobs * ess / ssr_u
+        pvalues = special.chdtrc(lags, statistic)
+        df = lags
+    else:
+        statistic = ess / ssr_u / lags * df_denom
+        pvalues = special.fdtrc(lags, df_denom, statistic)
+        df = np.column_stack([df_denom, lags])
     pvalue = np.fmin.reduce(pvalues, axis=1, initial=np.nan)
     untestable = np.isnan(pvalues).any(axis=1)
     for array in (pvalue, pvalues, statistic, df, untestable):
@@ -364,7 +371,7 @@ def _unrestricted_fits(causes, restricted, ess, ssr_u):
     _standardise(causes, x)
     proj = x @ restricted.weights
     status = np.zeros(ess.shape, dtype=np.int8)
-    status[:, ~restricted.lag_ok] = _CONSTANT
+    status[:, ~restricted.lag_ok] = _UNTESTABLE
     _gram_fits(causes, x, proj, restricted.offsets, restricted.ssr_r, _PIVOT_RTOL, _FIT_RTOL,
                status, ess, ssr_u)
     for p in range(1, maxlag + 1):
@@ -376,14 +383,14 @@ def _unrestricted_fits(causes, restricted, ess, ssr_u):
 
 def _qr_fits(x, p, basis, resid):
     """Accurate route for one lag: QR of the residualised lag block beside the residual."""
-    K = x.shape[1]
+    m, K = x.shape
     nobs = K - p
-    windows = np.lib.stride_tricks.sliding_window_view(x, p, axis=1)
-    block = windows[:, :nobs, ::-1]
-    norms = np.linalg.norm(block, axis=1)
-    residualised = block - basis @ (basis.T @ block)
-    stacked = np.concatenate(
-        [residualised, np.broadcast_to(resid[:, None], (x.shape[0], nobs, 1))], axis=2)
+    stacked = np.empty((m, nobs, p + 1))
+    block = stacked[:, :, :p]
+    block[...] = np.lib.stride_tricks.sliding_window_view(x, p, axis=1)[:, :nobs, ::-1]
+    norms = np.sqrt(np.einsum("mrj,mrj->mj", block, block))
+    block -= basis @ (basis.T @ block)
+    stacked[:, :, p] = resid
     R = np.linalg.qr(stacked, mode="r")
     pivots = np.abs(np.diagonal(R, axis1=1, axis2=2)[:, :p])
     ess = np.sum(R[:, :p, p] ** 2, axis=1)
@@ -394,17 +401,18 @@ def _qr_fits(x, p, basis, resid):
     return ess, ssr_u
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _standardise(series, out):
     """Write each row of ``series`` centred and rescaled to at most 1 in size into ``out``.
 
     The tests are invariant to shifting and scaling either series (the constant absorbs
-    shifts, the statistics are ratios), and unit-size centred data keeps every sum below
-    accurate relative to the tolerances above. Dividing by the largest value first keeps
-    the mean from overflowing.
+    shifts, the statistics are ratios); on centred unit-size data the sums of
+    ``_gram_fits`` are as accurate as the tolerances above assume, whatever the series'
+    offset and units. Dividing by the largest value first keeps the mean from overflowing.
+    Equal values stay equal, so constant stretches stay exactly constant.
     """
     m, K = series.shape
-    for c in prange(m):
+    for c in range(m):
         scale = 0.0
         for a in range(K):
             scale = max(scale, abs(series[c, a]))
@@ -446,13 +454,13 @@ def _gram_fits(raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, 
     """Fast route: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per cause and lag.
 
     ``proj[c]`` holds ``Q'X`` then ``X'e`` for every lag (see ``_restricted_fits``).
-    Pairs with a constant lag column of ``raw`` get status ``_CONSTANT``; pairs this route
+    Pairs with a constant lag column of ``raw`` get status ``_UNTESTABLE``; pairs this route
     cannot resolve accurately get ``_REFINE``; pairs with another status are skipped.
     """
     m, K = x.shape
     maxlag = ssr_r.shape[0]
     for c in prange(m):
-        _mark_constant_lags(raw[c], status[c], _CONSTANT)
+        _mark_constant_lags(raw[c], status[c], _UNTESTABLE)
         xc = x[c]
         pc = proj[c]
         # Lagged product sums: sum_{a=lo}^{hi} x_a x_{a+d} = full - head - tail, where
