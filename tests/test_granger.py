@@ -363,7 +363,8 @@ series_kinds = st.sampled_from(["normal", "discrete", "mostly-constant", "trend"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(K=st.integers(5, 70), data=st.data(), scale=st.sampled_from([1e-12, 1.0, 1e6]),
+@given(K=st.integers(5, 70), data=st.data(),
+       scale=st.sampled_from([1e-12, 1.0, 1e6, 1e-200, 1e200]),
        seed=st.integers(0, 2**32 - 1), test=st.sampled_from(TESTS))
 def test_property_pvalues_in_unit_interval_or_flagged(K, data, scale, seed, test):
     maxlag = data.draw(st.integers(1, max_feasible_lag(K)), label="maxlag")
@@ -383,8 +384,10 @@ def test_property_pvalues_in_unit_interval_or_flagged(K, data, scale, seed, test
             column = np.arange(K, dtype=float)
         else:
             column = columns[0] if columns else rng.normal(size=K)
-        columns.append(column * scale + scale * rng.integers(-3, 4))
-    effect, causes = columns[0], np.column_stack(columns[1:])
+        columns.append(column)
+    shifts = rng.integers(-3, 4, size=len(columns))
+    effect, *causes = [(column + shift) * scale for column, shift in zip(columns, shifts)]
+    causes = np.column_stack(causes)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The effect series makes", RuntimeWarning)
         res = granger_tests(effect, causes, maxlag=maxlag, test=test)
