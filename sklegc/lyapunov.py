@@ -31,8 +31,11 @@ from .windows import _check_int, min_window_size
 
 __all__ = ["divergence_curve", "max_lyapunov"]
 
-# Extra memory one chunk may use; the total stays far below 1 GiB whatever n_series.
-_CHUNK_BYTES = 256 * 2**20
+# Extra memory one chunk may use, so that the total stays far below 1 GiB whatever
+# n_series. The numba backend needs only the float64 copy of the chunk; the torch
+# backend's pairwise distances need far more per series.
+_NUMBA_CHUNK_BYTES = 64 * 2**20
+_TORCH_CHUNK_BYTES = 256 * 2**20
 
 
 # Sorted positions compared with every candidate in one vectorised sweep; nearest
@@ -125,9 +128,11 @@ def _scan(n, p, step, stop, m, C, t, sc, order, b, bj):
         for k in range(1, m):
             diff = sc[k * C + q] - sc[k * C + p]
             v += diff * diff
-        if abs(n - j) > t and 0.0 < v < 1.0 and (v < b or (v == b and j > bj)):
-            b = v
-            bj = j
+        # Selects instead of short-circuit branches: the outcome is unpredictable.
+        better = ((n - j > t) | (j - n > t)) & (v > 0.0) & (v < 1.0) & (
+            (v < b) | ((v == b) & (j > bj)))
+        b = v if better else b
+        bj = j if better else bj
         q += step
     return b, bj
 
@@ -255,8 +260,9 @@ def _window(x, m, d, S, t, n_follow, static_tol, work, iwork, sums, counts):
 
 
 def _n_blocks(n_series):
-    # Several blocks per thread balance the load; each block allocates its buffers once.
-    return max(1, min(n_series, 8 * numba.get_num_threads()))
+    # Many small blocks per thread keep the threads busy to the end even when other
+    # processes preempt one of them; each block allocates its buffers once.
+    return max(1, min(n_series, 64 * numba.get_num_threads()))
 
 
 @njit(cache=True, nogil=True)
@@ -413,11 +419,10 @@ def _prepare(windows, params, chunk_size, backend):
     if chunk_size is None:
         N = windows.shape[1]
         if backend == "numba":
-            per_series = 8 * N
+            chunk_size = max(1, _NUMBA_CHUNK_BYTES // (8 * N))
         else:
             # The pairwise distances dominate: a few (R, C) float64 arrays per series.
-            per_series = 8 * 4 * N * N
-        chunk_size = max(1, _CHUNK_BYTES // per_series)
+            chunk_size = max(1, _TORCH_CHUNK_BYTES // (8 * 4 * N * N))
     else:
         chunk_size = _check_int("chunk_size", chunk_size, 1)
     return windows, is_tensor, backend, chunk_size
@@ -440,13 +445,13 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
     windows, is_tensor, backend, chunk_size = _prepare(windows, params, chunk_size, backend)
     n_series = windows.shape[0]
     shape = (n_series,) if width is None else (n_series, width)
-    out = np.empty(shape)
-    torch_out = None
     if backend == "torch":
         import torch
 
         device = windows.device if is_tensor else torch.device("cpu")
         torch_out = torch.empty(shape, dtype=torch.float64, device=device)
+    else:
+        out = np.empty(shape)
     for start in range(0, n_series, chunk_size):
         stop = min(start + chunk_size, n_series)
         chunk = _float64_chunk(windows, start, stop, is_tensor, backend)
@@ -460,6 +465,8 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
                 torch_out[start:stop] = torch_kernel(chunk)
         if nonfinite:
             raise ValueError("windows must be finite: found NaN or infinity")
+        # Dropped before the next chunk is made, so that two never coexist.
+        del chunk
     if backend == "torch":
         if is_tensor:
             return torch_out
@@ -489,7 +496,8 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
         Theiler window ``t``: a neighbour must be more than ``t`` steps away in time.
     chunk_size : int, optional
         Series converted to float64 and processed at once. The default bounds the
-        extra memory to about 256 MiB; results do not depend on it.
+        extra memory to about 64 MiB (numba) or 256 MiB (torch); results do not
+        depend on it.
     backend : {"numba", "torch"}, optional
         Default: ``"torch"`` for CUDA tensors, ``"numba"`` otherwise. Both give the
         same answers.
@@ -562,7 +570,8 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
         A window with ``max - min < static_tol`` is static: exponent 0.
     chunk_size : int, optional
         Series converted to float64 and processed at once. The default bounds the
-        extra memory to about 256 MiB; results do not depend on it.
+        extra memory to about 64 MiB (numba) or 256 MiB (torch); results do not
+        depend on it.
     backend : {"numba", "torch"}, optional
         Default: ``"torch"`` for CUDA tensors, ``"numba"`` otherwise. Both give the
         same answers.
