@@ -1,7 +1,11 @@
-"""Command line: ``python -m sklegc demo`` (and ``sklegc demo`` once installed)."""
+"""Command line: ``python -m sklegc demo`` and ``python -m sklegc reproduce`` (``sklegc ...`` once installed)."""
 
 import argparse
 import sys
+
+# Only argparse and the settings table: the heavy imports happen when a command runs.
+from .experiments.cli import add_arguments
+from .experiments.cli import run as run_reproduction
 
 
 def main(argv=None):
@@ -14,7 +18,13 @@ def main(argv=None):
                       choices=["breast_cancer", "iris", "digits"])
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", type=int, default=0)
+    add_arguments(sub.add_parser(
+        "reproduce", help="reproduce the paper's Tables 1-3 (and a sparsity sweep) into a report"
+    ))
     args = parser.parse_args(argv)
+
+    if args.command == "reproduce":
+        return run_reproduction(args)
 
     if args.command == "demo":
         from .demo import format_table, run_demo

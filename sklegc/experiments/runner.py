@@ -420,7 +420,10 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     skipped = [c.key for c in cells if c.key in done]
     n_train = {d: len(_data(d, None if data_dir is None else str(data_dir), scale).X_train)
                for d in {c.dataset for c in todo}}
-    todo.sort(key=lambda c: -estimated_steps(c, n_train[c.dataset], quick))
+    # The tables first, longest cells first; then the sweep seed by seed, so that a run cut
+    # short has complete tables and a sweep over fewer seeds.
+    todo.sort(key=lambda c: (c.study != "tables", c.seed if c.study == "sweep" else 0,
+                             -estimated_steps(c, n_train[c.dataset], quick)))
     kwargs = dict(out=str(out), data_dir=data_dir, quick=quick, scale=scale)
 
     def source_rows(cell, outstanding):
