@@ -213,7 +213,16 @@ def _accuracy_plot(frame):
     except ImportError:
         plot_accuracy_vs_sparsity = None
     if plot_accuracy_vs_sparsity is not None:
-        return plot_accuracy_vs_sparsity(frame)
+        fig = plot_accuracy_vs_sparsity(frame)
+        # Ten methods: one legend for the figure instead of one covering every panel.
+        handles = {}
+        for ax in fig.axes:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=8)
+        return fig
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(frame["dataset"]))

@@ -50,7 +50,7 @@ COLUMNS = [
     "study", "dataset", "method", "seed", "target_sparsity",
     "accuracy", "f1_macro", "weights_kept", "n_weights", "pct_pruned",
     "epochs", "epochs_dense", "epochs_sparse", "epochs_run_dense", "epochs_run_sparse",
-    "fit_time_s", "dense_s", "analysis_s", "sparse_s",
+    "fit_time_s", "cpu_s", "dense_s", "analysis_s", "sparse_s",
     "n_windows", "maxlag", "n_untestable", "trace_replayed", "warnings",
 ]
 
@@ -278,9 +278,12 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         clf.fit(data.X_train, data.y_train)
         fit_time = time.perf_counter() - start
+        # CPU time as well as wall time: on a shared machine only the CPU time says what the
+        # fit costs (torch runs one thread per worker, so it is this process's time).
+        cpu_time = time.process_time() - cpu_start
     pred = clf.predict(data.X_test)
 
     if cell.method in ("LEGCNet-FT", "LEGCNet-PT"):
@@ -316,7 +319,7 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
         "epochs": _blank(epochs), "epochs_dense": _blank(to_target["dense"]),
         "epochs_sparse": _blank(to_target["sparse"]),
         "epochs_run_dense": rows_run.get("dense", 0), "epochs_run_sparse": rows_run.get("sparse", 0),
-        "fit_time_s": round(fit_time, 3),
+        "fit_time_s": round(fit_time, 3), "cpu_s": round(cpu_time, 3),
         "dense_s": round(clf.phase_times_["dense"], 3),
         "analysis_s": round(clf.phase_times_["analysis"], 3),
         "sparse_s": round(clf.phase_times_["sparse"], 3),
@@ -350,14 +353,19 @@ class _CellWriter:
     def __init__(self, path):
         self.path = Path(path)
         new = not self.path.is_file() or self.path.stat().st_size == 0
+        fields = COLUMNS
+        if not new:
+            # Appending to a file written by another version keeps that file's columns.
+            with open(self.path, newline="") as existing:
+                fields = next(csv.reader(existing))
         self.file = open(self.path, "a", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=COLUMNS)
+        self.writer = csv.DictWriter(self.file, fieldnames=fields, extrasaction="ignore")
         if new:
             self.writer.writeheader()
             self.file.flush()
 
     def write(self, row):
-        self.writer.writerow({k: row.get(k, "") for k in COLUMNS})
+        self.writer.writerow(row)
         self.file.flush()
         os.fsync(self.file.fileno())
 
@@ -420,9 +428,9 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     skipped = [c.key for c in cells if c.key in done]
     n_train = {d: len(_data(d, None if data_dir is None else str(data_dir), scale).X_train)
                for d in {c.dataset for c in todo}}
-    # The tables first, longest cells first; then the sweep seed by seed, so that a run cut
-    # short has complete tables and a sweep over fewer seeds.
-    todo.sort(key=lambda c: (c.study != "tables", c.seed if c.study == "sweep" else 0,
+    # Seed by seed (the tables' cells of a seed, then its sweep), the longest cells of a
+    # seed first: a run cut short has every table and the sweep over fewer seeds.
+    todo.sort(key=lambda c: (c.seed, c.study != "tables",
                              -estimated_steps(c, n_train[c.dataset], quick)))
     kwargs = dict(out=str(out), data_dir=data_dir, quick=quick, scale=scale)
 
