@@ -16,8 +16,10 @@ window") and computed here for every window of every weight in one call:
 
 Two backends give the same answers. ``"numba"`` (CPU) sorts each window's delay vectors
 on their first coordinate and scans outward from each reference, stopping a direction
-once the first-coordinate gap alone exceeds the best distance; ``"torch"`` compares all
-pairs at once, which suits GPUs.
+once the first-coordinate gap alone exceeds the best distance. The first few steps of
+every scan are done together, as a branch-free sweep over pairs of sorted positions that
+vectorises; only references whose nearest neighbour may lie further out continue with a
+scalar scan. ``"torch"`` compares all pairs at once, which suits GPUs.
 """
 
 import math
