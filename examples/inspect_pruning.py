@@ -1,0 +1,52 @@
+"""Look inside a pruning decision: the mask, the Lyapunov exponents and the p-values.
+
+Writes ``inspect_pruning.png`` next to where it is run::
+
+    python examples/inspect_pruning.py
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+
+from sklegc import LEGCPrunedClassifier
+
+X, y = load_iris(return_X_y=True)
+X = StandardScaler().fit_transform(X)
+clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), lr=0.05, max_epochs=200, window_size=160,
+                           target_accuracy=0.95, random_state=0).fit(X, y)
+print(clf.pruning_report())
+
+fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+ax = axes[0, 0]
+ax.plot(clf.window_ends_, clf.misclassification_, color="black")
+ax.set(title="misclassification rate at the end of each window", xlabel="optimizer step",
+       ylabel="1 - accuracy")
+
+ax = axes[0, 1]
+order = np.argsort(np.nan_to_num(clf.granger_pvalues_, nan=1.0))
+for index, style in ((order[0], "-"), (order[-1], "--")):
+    label = f"weight {index}, p = {clf.granger_pvalues_[index]:.2g}"
+    ax.plot(clf.window_ends_, clf.lyapunov_[:, index], style, label=label)
+ax.set(title="Lyapunov exponents: most and least causal weight",
+       xlabel="optimizer step", ylabel="largest Lyapunov exponent")
+ax.legend()
+
+ax = axes[1, 0]
+ax.hist(clf.granger_pvalues_[~np.isnan(clf.granger_pvalues_)], bins=20, color="grey")
+ax.axvline(clf.alpha, color="red", label=f"alpha = {clf.alpha}")
+ax.set(title="Granger p-values (minimum over lags)", xlabel="p-value", ylabel="weights")
+ax.legend()
+
+ax = axes[1, 1]
+first = clf.mask_["layers.0"]
+ax.imshow(first, cmap="Greys_r", vmin=0, vmax=1)
+ax.set(title="first-layer mask (black = pruned)", xlabel="input feature", ylabel="hidden unit")
+
+fig.tight_layout()
+fig.savefig("inspect_pruning.png", dpi=100)
+print("wrote inspect_pruning.png")
