@@ -1,14 +1,20 @@
 """``LEGCPrunedClassifier``: dense training, chaos-causality pruning and fine-tuning in one fit."""
 
+import contextlib
 import copy
 import inspect
 import math
+import os
+import sys
+import threading
 import time
 import warnings
 from numbers import Integral, Real
 
+import numba
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
@@ -38,8 +44,74 @@ PAPER_MAXLAG = 14
 _ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__")
 
 
+# scikit-learn's input checks name the problem; these add what to do about it.
+_INPUT_FIXES = (
+    ("could not convert string", "X must be numeric: encode string or categorical columns "
+     "first, e.g. with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder in a Pipeline."),
+    ("Input X contains infinity", "Replace, clip or drop the infinite values first."),
+    ("Input y contains NaN", "Drop the samples whose label is missing."),
+    ("inconsistent numbers of samples", "X and y must have the same number of rows: "
+     "one label in y per sample of X."),
+    ("features, but", "Pass X with the same columns, in the same order, as in fit."),
+    ("feature names should match", "Pass X with the same columns, in the same order, as in fit."),
+)
+
+
 class PruningWarning(UserWarning):
     """The pruning step did something the user should look at (nothing pruned, a layer emptied)."""
+
+
+def _worker_thread_budget():
+    """Threads one fit may use when it runs as a task of a parallel job; None elsewhere.
+
+    joblib's loky workers and dask's worker processes set ``OMP_NUM_THREADS`` to their
+    share of the cores, but torch honours it only when it was imported after the variable
+    was set. Dask workers running as threads of the client's process set nothing: there a
+    task gets one thread, as dask advises for numerical libraries.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            distributed.get_worker()
+        except ValueError:
+            return None
+        return 1
+    return None
+
+
+_threads_lock = threading.Lock()
+_threads_state = {"fits": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def _limited_threads(budget):
+    """Cap torch's and numba's thread pools at ``budget`` while the block runs.
+
+    torch's pool is process-wide, so concurrent fits in one process (dask threads) share
+    the cap and the last one to finish restores it; numba's setting is per thread.
+    """
+    if budget is None:
+        yield
+        return
+    with _threads_lock:
+        if _threads_state["fits"] == 0:
+            _threads_state["saved"] = torch.get_num_threads()
+        _threads_state["fits"] += 1
+        if budget < torch.get_num_threads():
+            torch.set_num_threads(budget)
+    numba_saved = numba.get_num_threads()
+    numba.set_num_threads(min(budget, numba_saved))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(numba_saved)
+        with _threads_lock:
+            _threads_state["fits"] -= 1
+            if _threads_state["fits"] == 0:
+                torch.set_num_threads(_threads_state["saved"])
 
 
 class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
@@ -99,6 +171,11 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Multiple-testing correction over the weights (beyond the paper).
     untestable : {"keep", "prune"}, default="keep"
         What to do with weights whose test cannot be computed (the authors kept them).
+    on_empty_layer : {"warn", "raise"}, default="warn"
+        What to do when pruning removes every weight of a layer (the network then predicts
+        from biases alone): ``"warn"`` issues a :class:`PruningWarning`, marks the layer
+        ``EMPTY`` in :meth:`pruning_report` and goes on; ``"raise"`` refuses with a
+        ``ValueError`` before fine-tuning.
     max_sparsity : float in [0, 1] or None, default=None
         Prune at most this share of the weights, least causal first (beyond the paper).
     amount : int, float or None, default=None
@@ -120,6 +197,8 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Extra skorch callbacks for every training phase.
     device : str, default="cpu"
         Torch device for training and the Lyapunov kernel (``"cuda"`` where available).
+        A model fitted on ``"cuda"`` and unpickled where CUDA is unavailable is mapped to
+        the CPU (with skorch's warning).
     random_state : int, RandomState instance or None, default=None
         Seeds initial weights, shuffling, splits and random pruning. Torch's global random
         state is left as it was.
@@ -178,6 +257,21 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     phase_times_ : dict
         Seconds spent in ``"dense"``, ``"analysis"`` and ``"sparse"``.
 
+    Notes
+    -----
+    Input: ``X`` must be numeric and finite. SciPy sparse matrices are accepted and turned
+    into dense arrays (the network computes on dense tensors), so a very wide sparse ``X``
+    costs its full dense size in memory. ``X`` and ``y`` are never modified, and the fitted
+    model keeps no reference to them.
+
+    Threads: inside a parallel search (joblib's loky workers, dask workers) ``fit`` caps
+    torch's and numba's threads at the worker's share of the cores (``OMP_NUM_THREADS``,
+    or one thread per task of a dask worker thread) and restores them afterwards, so
+    that ``n_jobs`` workers do not each use every core.
+
+    Persistence: the fitted estimator pickles (``pickle``, ``joblib.dump``) without its
+    training data. Loading a pickle runs code from it: load only files you trust.
+
     See Also
     --------
     sklearn.neural_network.MLPClassifier : Dense multi-layer perceptron.
@@ -221,6 +315,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         "gc_test": [StrOptions({"ssr_chi2test", "ssr_ftest"})],
         "correction": [None, StrOptions({k for k in CORRECTIONS if k})],
         "untestable": [StrOptions(set(UNTESTABLE_POLICIES))],
+        "on_empty_layer": [StrOptions({"warn", "raise"})],
         "max_sparsity": [None, Interval(Real, 0, 1, closed="both")],
         "amount": [
             None,
@@ -261,6 +356,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         gc_test="ssr_chi2test",
         correction=None,
         untestable="keep",
+        on_empty_layer="warn",
         max_sparsity=None,
         amount=None,
         fine_tune="rewind",
@@ -295,6 +391,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self.gc_test = gc_test
         self.correction = correction
         self.untestable = untestable
+        self.on_empty_layer = on_empty_layer
         self.max_sparsity = max_sparsity
         self.amount = amount
         self.fine_tune = fine_tune
@@ -362,7 +459,43 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                     f"le_steps={self.le_steps}, theiler_window={self.theiler_window}: "
                     f"use window_size >= {need}."
                 )
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"device={self.device!r} is not a torch device: use 'cpu' or 'cuda'."
+            ) from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r}, but CUDA is not available on this machine: "
+                "use device='cpu'."
+            )
         return sizes
+
+    def _validated_X(self, X, y="no_validation"):
+        """``X`` as a new float32 array (and ``y`` in fit), checked as scikit-learn checks them."""
+        options = dict(accept_sparse=("csr", "csc", "coo"), dtype=[np.float32, np.float64])
+        try:
+            if isinstance(y, str) and y == "no_validation":
+                X = validate_data(self, X, reset=False, **options)
+            else:
+                X, y = validate_data(self, X, y, ensure_min_samples=2, **options)
+        except ValueError as exc:
+            fix = next((fix for problem, fix in _INPUT_FIXES if problem in str(exc)), None)
+            if fix is None or type(exc) is not ValueError:
+                raise
+            raise ValueError(f"{exc} {fix}") from exc
+        if sparse.issparse(X):
+            X = X.toarray()
+        with np.errstate(over="ignore"):
+            X = X.astype(np.float32, copy=True)
+        if not np.isfinite(X).all():
+            raise ValueError(
+                "X holds values too large for float32 (beyond 3.4e38), the precision the "
+                "network computes in. Scale the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler."
+            )
+        return X if isinstance(y, str) and y == "no_validation" else (X, y)
 
     # -- fit --------------------------------------------------------------------------------
 
@@ -381,23 +514,42 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self : LEGCPrunedClassifier
             The fitted estimator.
         """
+        # A second fit starts from scratch: nothing of an earlier fit survives, even if
+        # this one fails.
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
         sizes = self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        shape = getattr(y, "shape", None)
+        if shape is None and isinstance(y, (list, tuple)):
+            try:
+                shape = np.shape(y)
+            except ValueError:  # ragged: scikit-learn's check explains it below
+                shape = None
+        if shape is not None and len(shape) == 2 and shape[1] > 1:
+            raise ValueError(
+                f"y has shape {shape}: LEGCPrunedClassifier predicts one label per sample "
+                "and does not support multi-output, multilabel or one-hot targets. Pass a 1-D "
+                "y of class labels (for one-hot targets, y.argmax(axis=1)), or wrap the "
+                "classifier in sklearn.multioutput.MultiOutputClassifier."
+            )
+        X, y = self._validated_X(X, y)
         check_classification_targets(y)
         encoder = LabelEncoder()
         y_enc = encoder.fit_transform(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
+        if len(encoder.classes_) < 2:
             raise ValueError(
                 "LEGCPrunedClassifier needs samples of at least 2 classes in the data, but the "
-                f"data contain only one class: {self.classes_[0]!r}."
+                f"data contain only one class: {encoder.classes_[0]!r}. Pass a y with at least "
+                "two different labels."
             )
+        self.classes_ = encoder.classes_
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = torch.device(self.device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
+        with torch.random.fork_rng(devices=fork_devices), \
+                _limited_threads(_worker_thread_budget()):
             torch.manual_seed(seed)
-            self._fit(X.astype(np.float32), y_enc.astype(np.int64), sizes, seed, device)
+            self._fit(X, y_enc.astype(np.int64), sizes, seed, device)
         return self
 
     def _fit(self, X, y, sizes, seed, device):
@@ -418,7 +570,8 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
 
         net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device)
         net.initialize()
-        initial_state = copy.deepcopy(net.module_.state_dict())
+        # Kept on the CPU, so that a model fitted on a GPU unpickles on a machine without one.
+        initial_state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
         layers = prunable_layers(net.module_)
         if not layers:
             raise ValueError(
@@ -477,6 +630,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             self.mask_ = apply_baseline(layers, self.pruning, self.amount, seed)
         times["analysis"] = time.perf_counter() - start
         self.pruned_ = ~np.concatenate([m.reshape(-1) for m in self.mask_.values()])
+        self._check_empty_layers()
 
         if self.pruning != "none" and self.fine_tune is not None:
             epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
@@ -497,7 +651,6 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self.sparsity_ = self.n_weights_pruned_ / self.n_weights_
         self.flops_ = self.n_weights_ - self.n_weights_pruned_
         self.multiply_adds_ = self.flops_
-        self._warn_empty_layers()
 
     def _feasible_maxlag(self, n_steps, dense_epochs, n_train):
         K = n_windows(n_steps, self.window_size, self.window_overlap)
@@ -513,16 +666,44 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return largest
-        needed_windows = 3 * wanted + 2
-        stride = window_stride(self.window_size, self.window_overlap)
-        needed_steps = self.window_size + (needed_windows - 1) * stride
-        raise ValueError(
-            f"the traced dense phase has {n_steps} optimizer steps ({dense_epochs} epochs of "
-            f"{math.ceil(n_train / self.batch_size)} batches), which gives {K} windows of "
-            f"{self.window_size} steps; a Granger test with maxlag={wanted} needs at least "
-            f"{needed_windows} windows ({needed_steps} steps). The largest feasible maxlag is "
-            f"{largest}. Use maxlag={largest or 1} or maxlag='auto', a smaller window_size, "
-            "more epochs (or a larger trace_fraction in mode='pt'), or a smaller batch_size."
+        raise ValueError(self._too_few_windows_message(n_steps, K, dense_epochs, n_train, wanted))
+
+    def _too_few_windows_message(self, n_steps, K, dense_epochs, n_train, wanted):
+        W = self.window_size
+        lag = 1 if self.maxlag == "auto" else wanted
+        needed_windows = 3 * lag + 2
+        needed_steps = W + (needed_windows - 1) * window_stride(W, self.window_overlap)
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        found = (f"{n_steps} optimizer steps ({dense_epochs} epochs of {steps_per_epoch} "
+                 "batches)")
+        if n_steps < W:
+            found += f", fewer than one window of {W} steps, so no window can be formed"
+        else:
+            found += f", which gives {K} windows of {W} steps"
+        fixes = []
+        largest = max_feasible_lag(K)
+        if largest >= 1:
+            fixes.append(f"maxlag={largest} or maxlag='auto' (the largest feasible maxlag is "
+                         f"{largest})")
+        shortest = min_window_size(self.embedding_dim, self.delay, self.le_steps,
+                                   self.theiler_window)
+        fitting = [w for w in range(W - 1, shortest - 1, -1)
+                   if n_windows(n_steps, w, self.window_overlap) >= needed_windows]
+        if fitting:
+            fixes.append(f"window_size={fitting[0]}")
+        needed_epochs = math.ceil(needed_steps / steps_per_epoch)
+        if self.mode == "pt":
+            fixes.append(f"{needed_epochs} traced epochs (mode='pt' traces "
+                         f"round(trace_fraction * max_epochs) = {dense_epochs}: raise "
+                         "trace_fraction or max_epochs)")
+        else:
+            fixes.append(f"max_epochs={needed_epochs}")
+        if self.batch_size > 1:
+            fixes.append("a smaller batch_size (one optimizer step per batch)")
+        return (
+            f"the traced dense phase has {found}; a Granger test with maxlag={lag} needs at "
+            f"least {needed_windows} windows ({needed_steps} steps). Use "
+            + ", or ".join(fixes) + "."
         )
 
     def _legc_decision(self, tracer, maxlag):
@@ -548,8 +729,10 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self.granger_pvalues_ = result.pvalue
         if result.untestable.all():
             warnings.warn(
-                "no weight's Granger test could be computed (all Lyapunov exponent series are "
-                "constant or collinear), so nothing is pruned.",
+                "no weight's Granger test could be computed (the misclassification series, or "
+                "every Lyapunov exponent series, is constant or collinear over the lags), so "
+                "nothing is pruned. Trace a phase in which the network is still learning "
+                "(smaller lr, mode='pt', or validation_fraction).",
                 PruningWarning,
                 stacklevel=4,
             )
@@ -564,16 +747,18 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             amount=self.amount,
         )
 
-    def _warn_empty_layers(self):
+    def _check_empty_layers(self):
         empty = [name for name, mask in self.mask_.items() if not mask.any()]
-        if empty:
-            warnings.warn(
-                f"pruning removed every weight of layer(s) {empty}: no signal passes to the "
-                "output, and the network predicts from biases alone. Use a larger alpha, "
-                "max_sparsity, or a smaller amount.",
-                PruningWarning,
-                stacklevel=3,
-            )
+        if not empty:
+            return
+        message = (
+            f"pruning removed every weight of layer(s) {empty}: no signal passes to the "
+            "output, and the network predicts from biases alone. Use a larger alpha, "
+            "max_sparsity, or a smaller amount"
+        )
+        if self.on_empty_layer == "raise":
+            raise ValueError(f"{message}; or on_empty_layer='warn' to accept it.")
+        warnings.warn(f"{message}.", PruningWarning, stacklevel=4)
 
     def _module_and_params(self, n_features, n_classes, sizes):
         n_outputs = 1 if n_classes == 2 else n_classes
@@ -625,8 +810,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        X_t = torch.as_tensor(X.astype(np.float32), device=self.net_.device)
+        X_t = torch.as_tensor(self._validated_X(X), device=self.net_.device)
         module = self.net_.module_
         module.eval()
         with torch.no_grad():
@@ -711,4 +895,9 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
+
+    def __sklearn_is_fitted__(self):
+        # Set last in fit: a fit that failed half-way leaves the estimator unfitted.
+        return hasattr(self, "net_")

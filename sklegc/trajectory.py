@@ -6,6 +6,8 @@ per weight and records the network's misclassification rate. Memory for the traj
 therefore one window of weights, however long the run. :class:`TrainingAccuracy` measures
 the accuracy on the training data after every epoch (the paper's "epochs to threshold"),
 optionally stopping there, and refuses to go on once the loss is no longer finite.
+Both callbacks serve one training run: they drop their references to the data when it
+ends, so that a fitted network neither keeps nor pickles the training set.
 """
 
 import math
@@ -127,6 +129,11 @@ class WeightTracer(Callback):
         net.history.record("n_steps", self.n_steps_)
         net.history.record("n_windows", len(self.lyapunov_))
 
+    def on_train_end(self, net, **kwargs):
+        # The fitted net keeps its callbacks: without this it would hold (and pickle) the
+        # monitoring data and one window of every weight, possibly on the GPU.
+        self.buffer_ = self.X_monitor = self.y_monitor = None
+
 
 class TrainingAccuracy(Callback):
     """Record the accuracy on the training data after every epoch.
@@ -177,3 +184,7 @@ class TrainingAccuracy(Callback):
             self.epoch_to_target_ = epoch
             if self.stop_at_target:
                 raise KeyboardInterrupt
+
+    def on_train_end(self, net, **kwargs):
+        # As for WeightTracer: the fitted net must not keep (or pickle) the training data.
+        self.X = self.y = None
