@@ -11,6 +11,12 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "LEGCPrunedClassifier": "sklegc.estimator",
+    "PruningWarning": "sklegc.estimator",
+    "TrainingDivergedError": "sklegc.trajectory",
+    "load_dataset": "sklegc.datasets",
+    "feature_importance": "sklegc.diagnostics",
+    "importance_consistency": "sklegc.diagnostics",
+    "layer_quality": "sklegc.diagnostics",
     "max_lyapunov": "sklegc.lyapunov",
     "divergence_curve": "sklegc.lyapunov",
     "granger_tests": "sklegc.granger",

@@ -1,6 +1,12 @@
-"""The demo: dense network vs LEGCNet-FT vs LEGCNet-PT on a dataset bundled with scikit-learn."""
+"""The demo: dense network vs LEGCNet-FT vs LEGCNet-PT on a dataset bundled with scikit-learn.
+
+Besides the paper's decision rule (p >= 0.05 pruned), the demo shows LEGCNet-FT with a
+Bonferroni correction over the weights: with the minimum p-value over 14 lags, the paper's
+rule finds almost every weight causal on small, easy tabular problems.
+"""
 
 import time
+import warnings
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
@@ -9,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .estimator import LEGCPrunedClassifier
+from .estimator import LEGCPrunedClassifier, PruningWarning
 
 # Settings in the spirit of the paper's tabular experiments (per-sample SGD, sigmoid units,
 # squared-error loss, windows of about 200 steps), sized to run in about a minute on a laptop.
@@ -50,6 +56,9 @@ def run_demo(dataset="breast_cancer", random_state=0, verbose=0):
     rows : list of dict
         One row per model: accuracy, macro F1, weights kept, % pruned, epochs to the
         training-accuracy target (dense phase / sparse phase), fit time.
+    notes : list of str
+        The pruning warnings each fit raised (for example a Granger lag lowered to fit the
+        number of windows).
     """
     if dataset not in DEMOS:
         raise ValueError(f"unknown demo dataset {dataset!r}; choose one of {sorted(DEMOS)}.")
@@ -61,16 +70,20 @@ def run_demo(dataset="breast_cancer", random_state=0, verbose=0):
     models = {
         "dense": dict(pruning="none"),
         "LEGCNet-FT": dict(pruning="legc", mode="ft"),
+        "LEGCNet-FT+Bonf": dict(pruning="legc", mode="ft", correction="bonferroni"),
         "LEGCNet-PT": dict(pruning="legc", mode="pt"),
     }
-    rows = []
+    rows, notes = [], []
     for name, extra in models.items():
         clf = LEGCPrunedClassifier(**spec["params"], **extra, maxlag="auto",
                                    random_state=random_state, verbose=verbose)
         model = make_pipeline(StandardScaler(), clf)
         start = time.perf_counter()
-        model.fit(X_train, y_train)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PruningWarning)
+            model.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
+        notes += [f"{name}: {w.message}" for w in caught if issubclass(w.category, PruningWarning)]
         pred = model.predict(X_test)
         rows.append({
             "model": name,
@@ -81,7 +94,7 @@ def run_demo(dataset="breast_cancer", random_state=0, verbose=0):
             "epochs": _epochs(clf),
             "fit time (s)": elapsed,
         })
-    return rows
+    return rows, notes
 
 
 def _epochs(clf):
