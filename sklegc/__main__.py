@@ -30,11 +30,14 @@ def main(argv=None):
         from .demo import format_table, run_demo
 
         print(f"sklegc demo on {args.dataset} (seed {args.seed}): fitting dense, "
-              "LEGCNet-FT and LEGCNet-PT ...", flush=True)
-        rows = run_demo(args.dataset, random_state=args.seed, verbose=args.verbose)
+              "LEGCNet-FT (with and without Bonferroni) and LEGCNet-PT ...", flush=True)
+        rows, notes = run_demo(args.dataset, random_state=args.seed, verbose=args.verbose)
         print(format_table(rows))
         print("\nepochs: first epoch at which training accuracy reached the target "
               "(dense phase for the dense network, sparse phase otherwise).")
+        print("LEGCNet-FT+Bonf: LEGCNet-FT with a Bonferroni correction over the weights.")
+        for note in notes:
+            print(f"note: {note}")
     return 0
 
 
