@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklegc import LEGCPrunedClassifier
 from sklegc.diagnostics import (
+    compare_importances,
     feature_importance,
     importance_consistency,
     layer_eigenvalues,
@@ -142,6 +143,19 @@ def test_a_scrambled_first_layer_breaks_the_consistency(dense, two_informative):
     top = result.table["scrambled"].nlargest(2).index
     assert set(top) == {"x3", "x4"}
     assert set(result.table.loc[["x0", "x1"], "rank_dense"]) == {1, 2}
+
+
+def test_compare_importances_on_known_rankings():
+    index = pd.Index(["p", "q", "r", "s"], name="feature")
+    a = pd.Series([4.0, 3.0, 2.0, 1.0], index=index)
+    result = compare_importances(a, pd.Series([1.0, 2.0, 3.0, 4.0], index=index), top_k=2)
+    assert result.spearman == pytest.approx(-1.0) and result.kendall == pytest.approx(-1.0)
+    assert result.top_k_overlap == 0.0
+    swapped = compare_importances(a, pd.Series([3.0, 4.0, 2.0, 1.0], index=index), top_k=2)
+    assert swapped.spearman == pytest.approx(0.8) and swapped.top_k_overlap == 1.0
+    assert list(swapped.table["rank_b"]) == [2, 1, 3, 4]
+    with pytest.raises(ValueError, match="same features"):
+        compare_importances(a, a.rename(index={"s": "t"}))
 
 
 def test_consistency_checks_top_k(dense, two_informative):

@@ -7,13 +7,19 @@ matplotlib are imported only inside the functions that need them (``pip install
 sklegc[diagnostics]``), so importing this module stays cheap.
 """
 
-from .importance import ImportanceConsistency, feature_importance, importance_consistency
+from .importance import (
+    ImportanceConsistency,
+    compare_importances,
+    feature_importance,
+    importance_consistency,
+)
 from .plotting import plot_accuracy_vs_sparsity, plot_esd, plot_importance_comparison
 from .spectrum import ALPHA_RANGE, layer_eigenvalues, layer_quality
 
 __all__ = [
     "ALPHA_RANGE",
     "ImportanceConsistency",
+    "compare_importances",
     "feature_importance",
     "importance_consistency",
     "layer_eigenvalues",

@@ -31,8 +31,9 @@ def feature_importance(estimator, X, *, background=100, max_samples=200, nsample
     max_samples : int, default=200
         At most this many rows of ``X``, drawn at random, are explained.
     nsamples : "auto" or int, default="auto"
-        Model evaluations per explained row of the Kernel explainer (shap's ``"auto"``:
-        ``2 * n_features + 2048``; with fewer features every coalition is enumerated).
+        Feature coalitions the Kernel explainer evaluates per explained row, each on every
+        background row (shap's ``"auto"``: ``2 * n_features + 2048``). With up to 11
+        features every coalition is enumerated and the values are exact.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of explained rows and the explainer's coalition sampling.
 
@@ -180,21 +181,49 @@ def importance_consistency(est_a, est_b, X, *, top_k=3, labels=("a", "b"), **imp
     See Also
     --------
     feature_importance : The per-feature importance compared here.
+    compare_importances : The same comparison of importances already computed.
+    """
+    from sklearn.utils import check_random_state
+
+    importance_kwargs["random_state"] = int(
+        check_random_state(importance_kwargs.get("random_state")).randint(np.iinfo(np.int32).max)
+    )
+    imp_a = feature_importance(est_a, X, **importance_kwargs)
+    imp_b = feature_importance(est_b, X, **importance_kwargs)
+    return compare_importances(imp_a, imp_b, top_k=top_k, labels=labels)
+
+
+def compare_importances(importance_a, importance_b, *, top_k=3, labels=("a", "b"),
+                        column="mean"):
+    """Rank agreement of two models' feature importances.
+
+    Parameters
+    ----------
+    importance_a, importance_b : pandas.DataFrame or pandas.Series
+        :func:`feature_importance` results (``column`` is used) or Series of importances,
+        indexed by the same features. For a like-for-like comparison, compute both on the
+        same rows with the same ``random_state``.
+    top_k : int, default=3
+        Size of the top-feature sets compared by ``top_k_overlap``.
+    labels : tuple of two str, default=("a", "b")
+        Names of the two models in the table's columns.
+    column : str, default="mean"
+        Column of DataFrame inputs to compare (a class's column, or the class average).
+
+    Returns
+    -------
+    result : ImportanceConsistency
     """
     import pandas as pd
     from scipy import stats
-    from sklearn.utils import check_random_state
 
     label_a, label_b = labels
     if label_a == label_b:
         raise ValueError(f"labels must differ, got {labels!r}.")
-    importance_kwargs["random_state"] = int(
-        check_random_state(importance_kwargs.get("random_state")).randint(np.iinfo(np.int32).max)
-    )
-    imp_a = feature_importance(est_a, X, **importance_kwargs)["mean"]
-    imp_b = feature_importance(est_b, X, **importance_kwargs)["mean"]
+    imp_a, imp_b = (imp[column] if hasattr(imp, "columns") else imp
+                    for imp in (importance_a, importance_b))
     if not imp_a.index.equals(imp_b.index):
-        raise ValueError("the two models were fitted on different features.")
+        raise ValueError("the two importances are not over the same features.")
     n = len(imp_a)
     if not (isinstance(top_k, (int, np.integer)) and 1 <= top_k <= n):
         raise ValueError(f"top_k must be an integer in [1, {n}], got {top_k!r}.")

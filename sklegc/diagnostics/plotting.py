@@ -4,6 +4,8 @@ import numpy as np
 
 from .spectrum import EVALS_THRESHOLD, layer_eigenvalues, layer_quality
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
 
 def _figure(n_axes, width=4.0, height=3.2, sharey=False):
     from matplotlib.figure import Figure
@@ -148,8 +150,10 @@ def plot_accuracy_vs_sparsity(frame, *, x="sparsity", y="accuracy"):
             points = sub[sub["method"] == method].groupby(x)[y].agg(["mean", "std"]).sort_index()
             if points.empty:
                 continue
+            # Distinct markers keep methods visible where their points coincide.
             ax.errorbar(100 * points.index.to_numpy(dtype=float), points["mean"].to_numpy(),
-                        yerr=points["std"].fillna(0).to_numpy(), marker="o", capsize=3,
+                        yerr=points["std"].fillna(0).to_numpy(), capsize=3,
+                        marker=_MARKERS[i % len(_MARKERS)], markerfacecolor="none",
                         color=f"C{i}", label=str(method))
         ax.set_title(str(dataset))
         ax.set_xlabel("% weights pruned")
