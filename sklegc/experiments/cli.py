@@ -64,9 +64,15 @@ def run(args):
     cells = plan_cells(args.datasets, seeds, sweep=args.sweep, sweep_seeds=sweep_seeds)
     failed = []
     if not args.report_only:
-        result = run_cells(cells, args.out, data_dir=args.data_dir, quick=args.quick,
-                           scale=True if args.scaling == "train" else "authors",
-                           n_jobs=args.jobs, progress=not args.no_progress)
+        try:
+            result = run_cells(cells, args.out, data_dir=args.data_dir, quick=args.quick,
+                               scale=True if args.scaling == "train" else "authors",
+                               n_jobs=args.jobs, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            path = write_report(args.out, planned=len(cells), quick=args.quick)
+            print(f"interrupted; finished cells are in {args.out}/cells.csv and {path} reports "
+                  "them. Run the same command again to resume.")
+            return 130
         failed = result["failed"]
         print(f"ran {len(result['ran'])} cells, skipped {len(result['skipped'])} already in "
               f"{args.out}/cells.csv, {len(failed)} failed, in {result['wall_s'] / 60:.1f} min")

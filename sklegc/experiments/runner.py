@@ -16,7 +16,9 @@ import csv
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -383,6 +385,10 @@ def _init_worker():
     torch.set_num_threads(1)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _run_cell_safely(cell, kwargs):
     try:
         return cell, run_cell(cell, **kwargs), None
@@ -428,9 +434,11 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     skipped = [c.key for c in cells if c.key in done]
     n_train = {d: len(_data(d, None if data_dir is None else str(data_dir), scale).X_train)
                for d in {c.dataset for c in todo}}
-    # Seed by seed (the tables' cells of a seed, then its sweep), the longest cells of a
-    # seed first: a run cut short has every table and the sweep over fewer seeds.
-    todo.sort(key=lambda c: (c.seed, c.study != "tables",
+    # Seed by seed, the longest cells of a seed first, the tables two seeds ahead of the
+    # sweep (tables 0, 1, 2, sweep 0, tables 3, sweep 1, ...): a run cut short has the
+    # tables over a few seeds and the sweep over fewer, rather than all of one and none of
+    # the other.
+    todo.sort(key=lambda c: (c.seed + (2.5 if c.study == "sweep" else 0),
                              -estimated_steps(c, n_train[c.dataset], quick)))
     kwargs = dict(out=str(out), data_dir=data_dir, quick=quick, scale=scale)
 
@@ -452,6 +460,11 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     start = time.perf_counter()
     failed_methods = set()
     pool = None
+    interrupted = False
+    # `kill` (SIGTERM) ends the run like Ctrl-C: finished cells are in the CSV, and the
+    # invocation is logged.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     if n_jobs > 1:
         pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"),
                                    initializer=_init_worker)
@@ -501,19 +514,26 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
             for future in finished:
                 del running[future]
                 finish(*future.result())
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            # Interrupted: the workers got the same signal; do not wait for their cells.
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
         writer.close()
-    wall = time.perf_counter() - start
-    with open(out / "runs.jsonl", "a") as log:
-        log.write(json.dumps({
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - wall)),
-            "wall_s": round(wall, 1), "ran": len(ran), "skipped": len(skipped),
-            "failed": len(failed), "n_jobs": n_jobs, "quick": quick, "scale": str(scale),
-            "cpus": os.cpu_count(), "machine": platform.platform(),
-            "argv": sys.argv,
-        }) + "\n")
+        wall = time.perf_counter() - start
+        # Every invocation is logged, an interrupted one too: the report sums their wall time.
+        with open(out / "runs.jsonl", "a") as log:
+            log.write(json.dumps({
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - wall)),
+                "wall_s": round(wall, 1), "ran": len(ran), "skipped": len(skipped),
+                "failed": len(failed), "interrupted": interrupted, "n_jobs": n_jobs,
+                "quick": quick, "scale": str(scale), "cpus": os.cpu_count(),
+                "machine": platform.platform(), "argv": sys.argv,
+            }) + "\n")
     return {"ran": ran, "skipped": skipped, "failed": failed, "wall_s": wall}
 
