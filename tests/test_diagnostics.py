@@ -184,20 +184,29 @@ def test_layer_quality_of_a_digits_network(digits_pipeline, capsys):
 
 def test_layer_quality_sees_the_pruned_weights_and_leaves_the_estimator_alone(digits_pipeline):
     pipe, X, _ = digits_pipeline
+    pipe = copy.deepcopy(pipe)
     clf = pipe[-1]
-    before = pipe.predict_proba(X[:50])
     _, layer = prunable_layers(clf.net_.module_)[0]
+    # Prune the larger half of the first layer, so that masking visibly changes its spectrum.
+    with torch.no_grad():
+        magnitude = layer.weight_orig.abs()
+        layer.weight_mask[magnitude > magnitude.median()] = 0
+    clf.mask_["layers.0"] = layer.weight_mask.numpy().astype(bool)
     effective = (layer.weight_orig * layer.weight_mask).detach().numpy().astype(np.float64)
-    dense = layer.weight_orig.detach().numpy().astype(np.float64)
-    quality = layer_quality(pipe)
+    unmasked = layer.weight_orig.detach().numpy().astype(np.float64)
     expected = np.sort(np.linalg.svd(effective, compute_uv=False) ** 2)
-    unmasked = np.sort(np.linalg.svd(dense, compute_uv=False) ** 2)
-    assert abs(unmasked[-1] - expected[-1]) > 1e-3 * expected[-1]
+    assert (np.linalg.svd(unmasked, compute_uv=False) ** 2).max() > 1.5 * expected[-1]
+    before = pipe.predict_proba(X[:50])
+
+    quality = layer_quality(pipe)
     np.testing.assert_allclose(layer_eigenvalues(pipe)["layers.0"], expected, rtol=1e-5)
     # WeightWatcher's own largest eigenvalue is the masked matrix's, not weight_orig's.
     assert quality["lambda_max"][0] == pytest.approx(expected[-1], rel=1e-5)
+    assert quality["sparsity"][0] == pytest.approx(np.mean(effective == 0)) and \
+        quality["sparsity"][0] > 0.5
     np.testing.assert_array_equal(pipe.predict_proba(X[:50]), before)
-    assert hasattr(prunable_layers(clf.net_.module_)[0][1], "weight_mask")
+    assert hasattr(layer, "weight_orig") and hasattr(layer, "weight_mask")
+    assert layer.weight_orig.abs().gt(0).all()
 
 
 def test_layer_quality_reports_small_layers_instead_of_failing():
