@@ -571,7 +571,8 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device)
         net.initialize()
         # Kept on the CPU, so that a model fitted on a GPU unpickles on a machine without one.
-        initial_state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
+        initial_state = {name: value.detach().cpu().clone()
+                         for name, value in net.module_.state_dict().items()}
         layers = prunable_layers(net.module_)
         if not layers:
             raise ValueError(
