@@ -434,11 +434,9 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     skipped = [c.key for c in cells if c.key in done]
     n_train = {d: len(_data(d, None if data_dir is None else str(data_dir), scale).X_train)
                for d in {c.dataset for c in todo}}
-    # Seed by seed, the longest cells of a seed first, the tables two seeds ahead of the
-    # sweep (tables 0, 1, 2, sweep 0, tables 3, sweep 1, ...): a run cut short has the
-    # tables over a few seeds and the sweep over fewer, rather than all of one and none of
-    # the other.
-    todo.sort(key=lambda c: (c.seed + (2.5 if c.study == "sweep" else 0),
+    # Seed by seed (tables 0, sweep 0, tables 1, ...), the longest cells of a seed first: a
+    # run cut short has both studies over fewer seeds, rather than one and not the other.
+    todo.sort(key=lambda c: (c.seed + (0.5 if c.study == "sweep" else 0),
                              -estimated_steps(c, n_train[c.dataset], quick)))
     kwargs = dict(out=str(out), data_dir=data_dir, quick=quick, scale=scale)
 
