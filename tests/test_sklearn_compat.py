@@ -1,3 +1,11 @@
+"""scikit-learn compatibility: the estimator checks, clone, Pipeline, grid search, pickle.
+
+All of scikit-learn's estimator checks run and pass, except one that scikit-learn itself
+skips unless the ``SCIPY_ARRAY_API`` environment variable is set: the array-API input
+check, which does not apply (the estimator computes with torch on NumPy input and does not
+declare array-API support).
+"""
+
 import pickle
 import warnings
 
