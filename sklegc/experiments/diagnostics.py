@@ -81,6 +81,13 @@ def _top_k(n_features):
 # -- fitting ----------------------------------------------------------------------------------
 
 
+def _trace_name(dataset, method, seed):
+    # The reproduction runner's file name (runner._trace_path without its "traces" folder).
+    from .runner import _trace_path
+
+    return _trace_path(".", dataset, method, seed).name
+
+
 def _load_trace(path):
     with np.load(path) as saved:
         return {k: saved[k] for k in ("lyapunov", "misclassification", "window_ends")}
@@ -121,7 +128,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
         Method name to ``{"fit_s", "cpu_s", "trace"}`` (``trace``: the replayed file's
         name, or "").
     """
-    from .runner import Cell, _data, _params, _replay_class, _trace_path
+    from .runner import Cell, _data, _params, _replay_class
     from ..estimator import LEGCPrunedClassifier
 
     setting = setting_for(dataset, quick)
@@ -140,7 +147,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
         clf, trace = None, ""
         if cell_method.startswith("LEGCNet") and not quick:
             for directory in traces:
-                path = _trace_path(directory, dataset, cell_method, cell_seed)
+                path = Path(directory) / _trace_name(dataset, cell_method, cell_seed)
                 if path.is_file():
                     clf = _replay_class()(**params)
                     clf._replay = _load_trace(path)
@@ -156,7 +163,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
                         "trace": trace}
         if cell_method.startswith("LEGCNet") and not trace and save_traces is not None \
                 and not quick:
-            path = _trace_path(save_traces, dataset, cell_method, cell_seed)
+            path = Path(save_traces) / _trace_name(dataset, cell_method, cell_seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(path, lyapunov=clf.lyapunov_.astype(np.float32),
                                 misclassification=clf.misclassification_,

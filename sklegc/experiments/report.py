@@ -457,6 +457,12 @@ def write_report(out, *, image_prefix="", planned=None, quick=None):
         lines += [f"Best mean accuracy (ties count for each) over "
                   f"{sweep_summary['n_points']} dataset x sparsity points: {wins}. "
                   f"Mean accuracy over all points: {means}.", ""]
+        sweep = frame[frame["study"] == "sweep"]
+        emptied = sweep["warnings"].fillna("").str.contains("removed every weight")
+        counts = ", ".join(f"{m} {int(emptied[sweep['method'] == m].sum())} of "
+                           f"{int((sweep['method'] == m).sum())}" for m in SWEEP_METHODS)
+        lines += [f"Fits in which pruning removed every weight of a layer (the network then "
+                  f"predicts one class): {counts}.", ""]
         for a, b in (("LEGC rank", "magnitude"), ("LEGC rank", "random"),
                      ("magnitude", "random")):
             paired = _paired(frame, a, b)
