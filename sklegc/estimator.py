@@ -1,17 +1,12 @@
 """``LEGCPrunedClassifier``: dense training, chaos-causality pruning and fine-tuning in one fit."""
 
-import contextlib
 import copy
 import inspect
 import math
-import os
-import sys
-import threading
 import time
 import warnings
 from numbers import Integral, Real
 
-import numba
 import numpy as np
 import torch
 from scipy import sparse
@@ -23,7 +18,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 
 from .batching import TensorBatches
 from .granger import granger_tests, max_feasible_lag
@@ -35,6 +29,7 @@ from .masks import (
     noncausal_mask,
 )
 from .network import ACTIVATIONS, LOSSES, MLP, ClassificationLoss, prunable_layers, scores_to_proba
+from .threads import limited_threads, worker_thread_budget
 from .trajectory import TrainingAccuracy, WeightTracer
 from .windows import min_window_size, n_windows, window_stride
 
@@ -59,59 +54,6 @@ _INPUT_FIXES = (
 
 class PruningWarning(UserWarning):
     """The pruning step did something the user should look at (nothing pruned, a layer emptied)."""
-
-
-def _worker_thread_budget():
-    """Threads one fit may use when it runs as a task of a parallel job; None elsewhere.
-
-    joblib's loky workers and dask's worker processes set ``OMP_NUM_THREADS`` to their
-    share of the cores, but torch honours it only when it was imported after the variable
-    was set. Dask workers running as threads of the client's process set nothing: there a
-    task gets one thread, as dask advises for numerical libraries.
-    """
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
-    distributed = sys.modules.get("distributed")
-    if distributed is not None:
-        try:
-            distributed.get_worker()
-        except ValueError:
-            return None
-        return 1
-    return None
-
-
-_threads_lock = threading.Lock()
-_threads_state = {"fits": 0, "saved": None}
-
-
-@contextlib.contextmanager
-def _limited_threads(budget):
-    """Cap torch's and numba's thread pools at ``budget`` while the block runs.
-
-    torch's pool is process-wide, so concurrent fits in one process (dask threads) share
-    the cap and the last one to finish restores it; numba's setting is per thread.
-    """
-    if budget is None:
-        yield
-        return
-    with _threads_lock:
-        if _threads_state["fits"] == 0:
-            _threads_state["saved"] = torch.get_num_threads()
-        _threads_state["fits"] += 1
-        if budget < torch.get_num_threads():
-            torch.set_num_threads(budget)
-    numba_saved = numba.get_num_threads()
-    numba.set_num_threads(min(budget, numba_saved))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(numba_saved)
-        with _threads_lock:
-            _threads_state["fits"] -= 1
-            if _threads_state["fits"] == 0:
-                torch.set_num_threads(_threads_state["saved"])
 
 
 class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
@@ -547,7 +489,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         device = torch.device(self.device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices), \
-                _limited_threads(_worker_thread_budget()):
+                limited_threads(worker_thread_budget()):
             torch.manual_seed(seed)
             self._fit(X, y_enc.astype(np.int64), sizes, seed, device)
         return self
