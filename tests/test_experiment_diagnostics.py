@@ -41,6 +41,8 @@ def test_quick_run_csv_has_every_method_and_valid_correlations(quick_out):
         values = others[column].to_numpy(dtype=float)
         assert np.isfinite(values).all(), column
         assert ((values >= -1) & (values <= 1)).all(), column
+    shift = others["importance_shift"].to_numpy(dtype=float)
+    assert np.isfinite(shift).all() and ((shift >= 0) & (shift <= 1)).all()
     # The dense network is the reference, not compared with itself.
     assert frame.loc[frame["method"] == "dense", "spearman"].isna().all()
     # The baselines prune exactly as many weights as LEGCNet-FT, from a network of one size.
@@ -56,7 +58,7 @@ def test_quick_run_writes_tables_figure_and_per_dataset_importances(quick_out):
     md = (out / "diagnostics.md").read_text()
     assert "## SHAP agreement with the dense network" in md
     assert "| dataset | method | % pruned | accuracy | Spearman | Kendall |" in md
-    assert "side by side" in md and "| iris |" in md
+    assert "### Side by side" in md and "| iris |" in md and "Importance shift" in md
     assert (out / "importance_iris.png").stat().st_size > 0
     imp = pd.read_csv(out / "per_dataset" / "iris_importance.csv", index_col=0)
     assert list(imp.columns) == list(diag.METHODS) + [diag.REFERENCE]

@@ -449,6 +449,32 @@ def _pair(a, w):
     return "–" if not np.isfinite(a) else f"{a:.2f} / {w:.2f}"
 
 
+def _side_by_side(frame, present, column):
+    """Markdown rows: per dataset, ``column`` of each network next to the others, and means."""
+    methods = ("LEGCNet-FT", "random@FT", "magnitude@FT", "LEGCNet-PT", REFERENCE)
+    lines = ["| dataset | % pruned (FT) | " + " | ".join(methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    by = frame.set_index(["dataset", "method"])
+    values = {m: [] for m in methods}
+    for dataset in present:
+        cells = []
+        for method in methods:
+            if (dataset, method) not in by.index:
+                cells.append("–")
+                continue
+            r = by.loc[(dataset, method)]
+            values[method].append(r[column])
+            pct = f" ({r['pct_pruned']:.1f}%)" if method == "LEGCNet-PT" else ""
+            cells.append(_fmt(r[column]) + pct)
+        pct = by.loc[(dataset, "LEGCNet-FT"), "pct_pruned"] \
+            if (dataset, "LEGCNet-FT") in by.index else np.nan
+        lines.append(f"| {dataset} | {_fmt(pct, 1)} | " + " | ".join(cells) + " |")
+    mean_pct = frame.loc[frame["method"] == "LEGCNet-FT", "pct_pruned"].mean()
+    lines.append(f"| mean | {_fmt(mean_pct, 1)} | " + " | ".join(
+        _fmt(float(np.nanmean(v))) if len(v) else "–" for v in values.values()) + " |")
+    return lines
+
+
 def write_outputs(out, datasets, *, figure_dataset=None):
     """Combine the per-dataset results in ``out`` into the CSV, the markdown and the figure.
 
@@ -476,6 +502,16 @@ def write_outputs(out, datasets, *, figure_dataset=None):
         return {"csv": None, "md": None, "figure": None}
     frame = pd.concat([pd.read_csv(_dataset_files(out, d)["rows"]) for d in present],
                       ignore_index=True)
+    shifts = {}
+    for dataset in present:
+        imp = pd.read_csv(_dataset_files(out, dataset)["importance"], index_col=0)
+        shares = imp / imp.sum(axis=0)
+        for method in imp.columns:
+            if method != "dense":
+                shifts[(dataset, method)] = float(
+                    0.5 * np.abs(shares[method] - shares["dense"]).sum())
+    frame["importance_shift"] = [shifts.get((d, m), np.nan)
+                                 for d, m in zip(frame["dataset"], frame["method"])]
     csv_path = out / "diagnostics.csv"
     frame.to_csv(csv_path, index=False)
 
@@ -487,39 +523,27 @@ def write_outputs(out, datasets, *, figure_dataset=None):
              "(Kernel explainer); agreement with the dense network's importances.", "",
              "## SHAP agreement with the dense network", "",
              "| dataset | method | % pruned | accuracy | Spearman | Kendall | top-k overlap (k) "
-             "| top features |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| shift | top features |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
         lines.append(
             f"| {r['dataset']} | {r['method']} | {r['pct_pruned']:.1f} | {r['accuracy']:.3f} | "
             f"{_fmt(r['spearman'])} | {_fmt(r['kendall'])} | "
             f"{_fmt(r['top_k_overlap'], 2)} ({int(r['top_k'])}) | "
-            f"{str(r['top_features']).replace(';', ', ')} |")
-    lines += ["", "### Spearman rho with the dense network's importances, side by side", "",
+            f"{_fmt(r['importance_shift'])} | {str(r['top_features']).replace(';', ', ')} |")
+    lines += ["", "### Side by side", "",
               "Random and magnitude pruning remove as many weights as LEGCNet-FT (its % pruned "
-              "in the second column); LEGCNet-PT prunes its own share (in brackets).", "",
-              "| dataset | % pruned (FT) | LEGCNet-FT | random@FT | magnitude@FT | LEGCNet-PT "
-              "| dense@seed+1 |", "|---|---|---|---|---|---|---|"]
-    by = frame.set_index(["dataset", "method"])
-    sums = {}
-    for dataset in present:
-        def cell(method, show_pct=False):
-            if (dataset, method) not in by.index:
-                return "–"
-            r = by.loc[(dataset, method)]
-            sums.setdefault(method, []).append(r["spearman"])
-            text = _fmt(r["spearman"])
-            return text + (f" ({r['pct_pruned']:.1f}%)" if show_pct else "")
-        pct = by.loc[(dataset, "LEGCNet-FT"), "pct_pruned"] \
-            if (dataset, "LEGCNet-FT") in by.index else np.nan
-        lines.append(f"| {dataset} | {_fmt(pct, 1)} | {cell('LEGCNet-FT')} | {cell('random@FT')} "
-                     f"| {cell('magnitude@FT')} | {cell('LEGCNet-PT', True)} "
-                     f"| {cell(REFERENCE)} |")
-    means = {m: _fmt(float(np.nanmean(v))) if len(v) else "–" for m, v in sums.items()}
-    lines.append("| mean | " + _fmt(frame.loc[frame["method"] == "LEGCNet-FT", "pct_pruned"]
-                                      .mean(), 1) + " | " + " | ".join(
-        means.get(m, "–") for m in ("LEGCNet-FT", "random@FT", "magnitude@FT", "LEGCNet-PT",
-                                    REFERENCE)) + " |")
+              "in the second column); LEGCNet-PT prunes its own share (in brackets). "
+              "`dense@seed+1` is a dense network from other initial weights: the spread that "
+              "retraining alone causes.", "",
+              "Spearman rho with the dense network's importances (1 = same ranking):", ""]
+    lines += _side_by_side(frame, present, "spearman")
+    lines += ["", "Importance shift: total variation distance between the dense network's and "
+              "the network's importance shares (each model's mean |SHAP| divided by its sum; "
+              "0 = same profile, 1 = disjoint). Unlike a rank correlation it is not coarse when "
+              "there are only 3 or 4 features:", ""]
+    lines += _side_by_side(frame, present, "importance_shift")
+    lines.append("")
 
     t4_path = _dataset_files(out, "digits")["table4"]
     if "digits" in present and t4_path.is_file():
