@@ -390,8 +390,8 @@ def run_diagnostics(out, datasets=DEFAULT_DATASETS, *, seed=0, data_dir=None, qu
         Extra directories of saved LEGCNet traces to replay (``out/traces`` is searched
         first).
     figure_dataset : str or None, default=None
-        Dataset of the importance figure (dense vs LEGCNet-FT vs random); None: cancer if
-        run, else the first dataset.
+        Dataset of the importance figure (dense vs LEGCNet-FT vs random); None: the one
+        where LEGCNet-FT pruned the largest share.
     progress : bool, default=True
         tqdm bar on stderr.
 
@@ -485,7 +485,8 @@ def write_outputs(out, datasets, *, figure_dataset=None):
     datasets : sequence of str
         Datasets to include (those without results are left out).
     figure_dataset : str or None, default=None
-        Dataset of the importance figure; None: cancer if present, else the first.
+        Dataset of the importance figure; None: the one where LEGCNet-FT pruned the largest
+        share.
 
     Returns
     -------
@@ -567,7 +568,11 @@ def write_outputs(out, datasets, *, figure_dataset=None):
             lines.append(f"| {method} | " + " | ".join(ours + theirs) + " |")
         lines += ["", "(ours: alpha / alpha_weighted (share of the layer's weights pruned))"]
 
-    figure_dataset = figure_dataset or ("cancer" if "cancer" in present else present[0])
+    if figure_dataset is None:
+        # Where LEGCNet-FT pruned most: a dataset where it pruned nothing shows nothing.
+        ft = frame[frame["method"] == "LEGCNet-FT"]
+        figure_dataset = str(ft.loc[ft["pct_pruned"].idxmax(), "dataset"]) if len(ft) \
+            else present[0]
     figure = None
     if figure_dataset in present:
         imp = pd.read_csv(_dataset_files(out, figure_dataset)["importance"], index_col=0)
@@ -618,7 +623,8 @@ def main(argv=None):
     parser.add_argument("--traces", nargs="*", default=[],
                         help="directories of saved LEGCNet traces to replay "
                              "(e.g. results/reproduction/traces)")
-    parser.add_argument("--figure-dataset", default=None, help="dataset of the figure")
+    parser.add_argument("--figure-dataset", default=None,
+                        help="dataset of the figure (default: where LEGCNet-FT pruned most)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     import torch
