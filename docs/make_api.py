@@ -17,6 +17,7 @@ SECTIONS = [
      ["window_layout", "window_stride", "n_windows", "min_window_size"]),
     ("Lyapunov exponents", "sklegc.lyapunov", ["max_lyapunov", "divergence_curve"]),
     ("Granger causality", "sklegc.granger", ["granger_tests", "GrangerResult", "max_feasible_lag"]),
+    ("Threads", "sklegc.threads", ["worker_thread_budget", "limited_threads"]),
     ("Masks", "sklegc.masks", ["noncausal_mask", "FixedMask", "apply_masks", "apply_baseline"]),
     ("Datasets", "sklegc.datasets", ["load_dataset", "DatasetNotFoundError"]),
     ("Diagnostics", "sklegc.diagnostics",
