@@ -60,7 +60,7 @@ class Setting:
 # The paper's settings (shared/datasets/README.md). "digits" (sklearn's 8x8 digits, 1257
 # training rows) stands in for MNIST: the paper's batch of 128 over 49,000 rows gives 383
 # steps per epoch; batch 4 over 1257 rows gives 315, so 50 epochs give about as many
-# 200-step windows (87) as the paper's MNIST run (106), and 5 PT epochs about as few (7 vs 9).
+# 200-step windows (87) as the paper's MNIST run (106), and 5 PT epochs about as few (8 vs 9).
 SETTINGS = {
     #            hidden    lr    batch epochs PT  window threshold sweep_epochs
     "cancer":   Setting((6,), 0.01, 1, 50, 12, 200, 0.90, 20),
