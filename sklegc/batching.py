@@ -21,7 +21,11 @@ class TensorBatches:
     batch_size : int
         Rows per batch; the last batch may be smaller.
     shuffle : bool, default=False
-        Draw a new permutation (from torch's current random state) at every epoch.
+        Draw a new permutation at every epoch.
+    seed : int or None, default=None
+        Seed of this iterator's own random generator, so that concurrent fits in one
+        process do not share (and race on) torch's global one. None draws from the global
+        generator.
 
     Examples
     --------
@@ -32,11 +36,12 @@ class TensorBatches:
     [2, 2, 1]
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
         self.X = torch.as_tensor(dataset.X)
         self.y = torch.as_tensor(dataset.y)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __len__(self):
         return math.ceil(len(self.X) / self.batch_size)
@@ -44,7 +49,7 @@ class TensorBatches:
     def __iter__(self):
         X, y = self.X, self.y
         if self.shuffle:
-            order = torch.randperm(len(X))
+            order = torch.randperm(len(X), generator=self.generator)
             X, y = X[order], y[order]
         for start in range(0, len(X), self.batch_size):
             yield X[start:start + self.batch_size], y[start:start + self.batch_size]

@@ -29,7 +29,7 @@ from .masks import (
     noncausal_mask,
 )
 from .network import ACTIVATIONS, LOSSES, MLP, ClassificationLoss, prunable_layers, scores_to_proba
-from .threads import limited_threads, worker_thread_budget
+from .threads import limited_threads, torch_rng_lock, worker_thread_budget
 from .trajectory import TrainingAccuracy, WeightTracer
 from .windows import min_window_size, n_windows, window_stride
 
@@ -510,8 +510,12 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         if traced:
             maxlag = self._feasible_maxlag(dense_epochs * steps_per_epoch, dense_epochs, len(X_train))
 
-        net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device)
-        net.initialize()
+        net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device, seed)
+        # Initial weights come from torch's global generator: seed and draw under the lock,
+        # so that fits running as threads of one process get the same weights as alone.
+        with torch_rng_lock:
+            torch.manual_seed(seed)
+            net.initialize()
         # Kept on the CPU, so that a model fitted on a GPU unpickles on a machine without one.
         initial_state = {name: value.detach().cpu().clone()
                          for name, value in net.module_.state_dict().items()}
@@ -719,12 +723,13 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 routed.setdefault(name, value)
         return self.module, routed
 
-    def _build_net(self, n_features, n_classes, sizes, device):
+    def _build_net(self, n_features, n_classes, sizes, device, seed):
         module, module_params = self._module_and_params(n_features, n_classes, sizes)
         routed = {k: v for k, v in self._routed_params().items() if not k.startswith("module__")}
-        # A user who configures the DataLoader (workers, samplers, ...) gets a DataLoader.
+        # A user who configures the DataLoader (workers, samplers, ...) gets a DataLoader,
+        # which shuffles with torch's global generator.
         if not any(k.startswith("iterator_train__") for k in routed):
-            routed["iterator_train"] = TensorBatches
+            routed.update(iterator_train=TensorBatches, iterator_train__seed=seed)
         return NeuralNet(
             module=module,
             criterion=ClassificationLoss,

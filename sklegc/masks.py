@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.nn.utils import prune
 
+from .threads import torch_rng_lock
+
 CORRECTIONS = {None: None, "bonferroni": "bonferroni", "fdr_bh": "fdr_bh"}
 UNTESTABLE_POLICIES = ("keep", "prune")
 
@@ -130,7 +132,7 @@ def apply_baseline(layers, method, amount, generator_seed):
     """
     params = [(layer, "weight") for _, layer in layers]
     pruning_method = prune.L1Unstructured if method == "magnitude" else prune.RandomUnstructured
-    with torch.random.fork_rng(devices=[]):
+    with torch_rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
         prune.global_unstructured(params, pruning_method=pruning_method, amount=amount)
     return {name: layer.weight_mask.detach().cpu().numpy().astype(bool) for name, layer in layers}

@@ -1,9 +1,12 @@
-"""Thread budgets for fits that run as tasks of a parallel job.
+"""Fits that run as tasks of a parallel job: thread budgets and torch's shared RNG.
 
 A grid search with ``n_jobs`` workers on a machine with ``n_jobs`` cores must not let every
 worker's torch and numba use every core: the fits would fight for them. These helpers find
 the share of the cores a worker was given and hold torch's and numba's thread pools to it
-for the duration of a fit.
+for the duration of a fit. Fits that run as threads of one process (dask's threaded
+workers, joblib's threading backend) also share torch's global random generator; the
+estimator draws from it only while holding :data:`torch_rng_lock`, so that concurrent fits
+cannot interleave their draws.
 """
 
 import contextlib
@@ -36,6 +39,9 @@ def worker_thread_budget():
     return None
 
 
+torch_rng_lock = threading.RLock()
+"""Held while a fit seeds and draws from torch's process-wide random generator."""
+
 _threads_lock = threading.Lock()
 _threads_state = {"fits": 0, "saved": None}
 
@@ -54,7 +60,9 @@ def limited_threads(budget):
         if _threads_state["fits"] == 0:
             _threads_state["saved"] = torch.get_num_threads()
         _threads_state["fits"] += 1
-        if budget < torch.get_num_threads():
+        # Set it in every fit's own thread: with OpenMP the setting can be per thread, so
+        # what another thread's fit set may not show here.
+        if budget < _threads_state["saved"]:
             torch.set_num_threads(budget)
     numba_saved = numba.get_num_threads()
     numba.set_num_threads(min(budget, numba_saved))
