@@ -429,8 +429,9 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{exc} {fix}") from exc
         if sparse.issparse(X):
             X = X.toarray()
+        # No copy when X is float32 already: fit only reads it, and keeps no reference.
         with np.errstate(over="ignore"):
-            X = X.astype(np.float32, copy=True)
+            X = X.astype(np.float32, copy=False)
         if not np.isfinite(X).all():
             raise ValueError(
                 "X holds values too large for float32 (beyond 3.4e38), the precision the "
