@@ -86,6 +86,9 @@ class WeightTracer(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
+        # Looked up once: walking the module tree at every optimizer step costs more than
+        # copying the weights.
+        self._weights = [layer.weight for _, layer in prunable_layers(net.module_)]
         weights = flat_weights(net.module_)
         self.buffer_ = torch.empty(
             (self.window_size, weights.numel()), dtype=torch.float32, device=weights.device
@@ -96,7 +99,7 @@ class WeightTracer(Callback):
             return
         step = self.n_steps_
         torch.cat(
-            [layer.weight.detach().reshape(-1) for _, layer in prunable_layers(net.module_)],
+            [weight.detach().reshape(-1) for weight in self._weights],
             out=self.buffer_[step % self.window_size],
         )
         self.n_steps_ = step + 1
@@ -132,7 +135,7 @@ class WeightTracer(Callback):
     def on_train_end(self, net, **kwargs):
         # The fitted net keeps its callbacks: without this it would hold (and pickle) the
         # monitoring data and one window of every weight, possibly on the GPU.
-        self.buffer_ = self.X_monitor = self.y_monitor = None
+        self.buffer_ = self.X_monitor = self.y_monitor = self._weights = None
 
 
 class TrainingAccuracy(Callback):
