@@ -23,6 +23,12 @@ from .network import prunable_layers, scores_to_labels
 class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
 
+    @classmethod
+    def at(cls, what, epoch, lr):
+        """The error for ``what`` went wrong in ``epoch``, with the fix."""
+        return cls(f"{what} in epoch {epoch} (lr={lr}); training diverged. "
+                   "Use a smaller learning rate `lr` (or scale the features).")
+
 
 @torch.no_grad()
 def accuracy(module, X, y, batch_size=4096):
@@ -35,11 +41,6 @@ def accuracy(module, X, y, batch_size=4096):
         correct += (scores_to_labels(scores) == y[start:start + batch_size]).sum().item()
     module.train(was_training)
     return correct / len(X)
-
-
-def flat_weights(module):
-    """All prunable weights of ``module`` flattened into one vector, in layer order."""
-    return torch.cat([layer.weight.detach().reshape(-1) for _, layer in prunable_layers(module)])
 
 
 class WeightTracer(Callback):
@@ -89,9 +90,9 @@ class WeightTracer(Callback):
         # Looked up once: walking the module tree at every optimizer step costs more than
         # copying the weights.
         self._weights = [layer.weight for _, layer in prunable_layers(net.module_)]
-        weights = flat_weights(net.module_)
+        n_weights = sum(weight.numel() for weight in self._weights)
         self.buffer_ = torch.empty(
-            (self.window_size, weights.numel()), dtype=torch.float32, device=weights.device
+            (self.window_size, n_weights), dtype=torch.float32, device=self._weights[0].device
         )
 
     def on_batch_end(self, net, training=False, **kwargs):
@@ -113,10 +114,7 @@ class WeightTracer(Callback):
         order = torch.arange(oldest, oldest + self.window_size, device=self.buffer_.device)
         window = self.buffer_[order % self.window_size].T
         if not torch.isfinite(window).all():
-            raise TrainingDivergedError(
-                f"the weights overflowed in epoch {len(net.history)} (lr={net.lr}); training "
-                "diverged. Use a smaller learning rate `lr` (or scale the features)."
-            )
+            raise TrainingDivergedError.at("the weights overflowed", len(net.history), net.lr)
         if window.device.type == "cpu":
             window = window.numpy()
         exponents = max_lyapunov(window, **(self.lyapunov_params or {}))
@@ -177,10 +175,7 @@ class TrainingAccuracy(Callback):
         finite = all(torch.isfinite(p).all() for p in net.module_.parameters())
         if not (math.isfinite(loss) and finite):
             what = f"the training loss became {loss}" if finite else "the weights overflowed"
-            raise TrainingDivergedError(
-                f"{what} in epoch {epoch} (lr={net.lr}); training diverged. "
-                "Use a smaller learning rate `lr` (or scale the features)."
-            )
+            raise TrainingDivergedError.at(what, epoch, net.lr)
         acc = accuracy(net.module_, self.X, self.y)
         net.history.record("train_accuracy", acc)
         if self.target is not None and self.epoch_to_target_ is None and acc >= self.target:
