@@ -217,6 +217,46 @@ def bench_lyapunov(args):
     del windows
 
 
+def bench_lyapunov_cuda(args):
+    """The torch backend on a CUDA GPU: the same workload, generated on the GPU."""
+    import torch
+
+    from sklegc.lyapunov import max_lyapunov
+
+    if not torch.cuda.is_available():
+        print("== Lyapunov on CUDA: skipped, torch sees no CUDA GPU ==")
+        return
+    n_total = args.weights * args.windows
+    print(f"== Lyapunov on CUDA ({torch.cuda.get_device_name()}): {n_total:,} windows of "
+          f"{WINDOW_SIZE} steps, float32 random walks made on the GPU ==")
+    gen = torch.Generator(device="cuda").manual_seed(args.seed)
+    windows = torch.empty((n_total, WINDOW_SIZE), dtype=torch.float32, device="cuda")
+    for start in range(0, n_total, 1 << 20):
+        stop = min(start + (1 << 20), n_total)
+        steps = torch.randn((stop - start, WINDOW_SIZE), generator=gen, device="cuda") * 1e-3
+        windows[start:stop] = steps.cumsum(dim=1)
+    for chunk_size in (None, 4096):  # the default, and a bigger one for comparison
+        max_lyapunov(windows[:64], chunk_size=chunk_size)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        t0 = time.perf_counter()
+        le = max_lyapunov(windows, chunk_size=chunk_size)
+        torch.cuda.synchronize()
+        took = time.perf_counter() - t0
+        extra = torch.cuda.max_memory_allocated() - base
+        label = "default chunk" if chunk_size is None else f"chunk_size={chunk_size}"
+        print(f"ours, torch backend, {label}: {_fmt_s(took)} ({took / n_total * 1e6:.3f} "
+              f"us/window), peak extra GPU memory {extra / 2**20:.0f} MiB; "
+              f"TISEAN (quoted) / ours = {TISEAN_S_PER_WINDOW * n_total / took:,.0f}x")
+    sub = windows[:: max(1, n_total // args.ref_windows)][: args.ref_windows]
+    cpu = max_lyapunov(sub.cpu().numpy(), backend="numba")
+    diff = np.max(np.abs(le[:: max(1, n_total // args.ref_windows)][: args.ref_windows]
+                         .cpu().numpy() - cpu))
+    print(f"  agreement with the numba backend on {len(sub):,} windows: max |difference| "
+          f"{diff:.1e}")
+
+
 def bench_granger(args):
     try:
         from sklegc.granger import granger_tests
@@ -269,7 +309,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=int, default=41000, help="weights (default 41000)")
     parser.add_argument("--windows", type=int, default=106, help="windows per weight (106)")
-    parser.add_argument("--part", choices=["all", "lyapunov", "granger"], default="all")
+    parser.add_argument("--part", choices=["all", "lyapunov", "granger", "cuda"], default="all",
+                        help="'cuda': the torch backend on a CUDA GPU (not part of 'all')")
     parser.add_argument("--ref-windows", type=int, default=2000,
                         help="windows timed with the numpy per-window reference (2000)")
     parser.add_argument("--ref-nolds", type=int, default=200,
@@ -285,6 +326,8 @@ def main(argv=None):
         bench_lyapunov(args)
     if args.part in ("all", "granger"):
         bench_granger(args)
+    if args.part == "cuda":
+        bench_lyapunov_cuda(args)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -15,11 +15,14 @@ window") and computed here for every window of every weight in one call:
 7. exponent ``y_1 - y_0``, or 0 where either is undefined.
 
 Two backends give the same answers. ``"numba"`` (CPU) sorts each window's delay vectors
-on their first coordinate and scans outward from each reference, stopping a direction
-once the first-coordinate gap alone exceeds the best distance. The first few steps of
-every scan are done together, as a branch-free sweep over pairs of sorted positions that
-vectorises; only references whose nearest neighbour may lie further out continue with a
-scalar scan. ``"torch"`` compares all pairs at once, which suits GPUs.
+on the sum of their coordinates (their projection on the diagonal, along which weight
+trajectories lie) and searches outward from each reference in that order: a candidate
+whose key differs by ``g`` is at least ``g^2 / m`` away, so the search of one direction
+ends once ``g^2`` exceeds ``m`` times the best distance. The nearest ``_SWEEP`` sorted
+positions on each side are compared for all references together, in loops without
+data-dependent branches that vectorise; only references whose nearest neighbour may lie
+further out continue with a scalar scan. ``"torch"`` compares all pairs at once, which
+suits GPUs.
 """
 
 import math
@@ -34,15 +37,23 @@ from .windows import _check_int, min_window_size
 __all__ = ["divergence_curve", "max_lyapunov"]
 
 # Extra memory one chunk may use, so that the total stays far below 1 GiB whatever
-# n_series. The numba backend needs only the float64 copy of the chunk; the torch
-# backend's pairwise distances need far more per series.
+# n_series. The numba backend reads float32 and float64 windows in place and copies only
+# other dtypes; the torch backend's pairwise distances need far more per series.
 _NUMBA_CHUNK_BYTES = 64 * 2**20
 _TORCH_CHUNK_BYTES = 256 * 2**20
+# On a GPU, bigger chunks mean fewer kernel launches: 3x faster on an H100, still under
+# 1 GiB at the peak.
+_CUDA_CHUNK_BYTES = 768 * 2**20
 
 
-# Sorted positions compared with every candidate in one vectorised sweep; nearest
-# neighbours further away than this in first-coordinate order are found by a scalar scan.
+# Sorted positions on each side of a reference that every search compares; nearest
+# neighbours further away than this in sorted order are found by a scalar scan.
 _SWEEP = 8
+# Counting-sort buckets per candidate: enough that few buckets hold two keys, so that the
+# insertion sort that finishes the job rarely moves anything.
+_BUCKETS_PER_POINT = 4
+# Marks "no admissible candidate": above any admissible squared distance (< 1).
+_NONE = 4.0
 # Bounds on the running product of squared distances before its log is taken: one log
 # per few dozen pairs instead of one per pair, with no underflow or overflow.
 _TINY = 1e-100
@@ -50,21 +61,35 @@ _PROD_LO = 1e-200
 _PROD_HI = 1e200
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _gap_bound(b, m):
+    """Squared key gap beyond which a candidate is surely further away than ``b``.
+
+    Keys are coordinate sums, so ``gap^2 <= m * distance`` exactly; the relative and
+    absolute slack cover the rounding of the keys, the gap and the distances (keys are
+    at most ``m``), so that no candidate at or below ``b`` is ever skipped.
+    """
+    return m * b * (1.0 + 1e-9) + 1e-12 * m * m * m
+
+
 @njit(cache=True, nogil=True)
-def _rescale_and_sort(x, m, d, C, static_tol, y, order, rank, sc, bucket):
-    """Rescale ``x`` into ``y`` and sort the candidates on their first coordinate.
+def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
+    """Rescale ``x`` into ``y`` and sort the candidates on their key.
 
     Returns 0, 1 if the window is static, 2 if it is not finite. On success
-    ``order[q]`` is the candidate at sorted position ``q``, ``rank`` its inverse, and
-    ``sc[k * C + q]`` coordinate ``k`` of that candidate's delay vector.
+    ``order[q]`` is the candidate at sorted position ``q``, ``rank`` its inverse,
+    ``key[q]`` its key (the sum of its coordinates) and ``sc[k * C + q]`` coordinate
+    ``k`` of its delay vector. ``x`` may be float32: values are read as float64.
+    ``offs`` holds the offsets ``k * d`` of the coordinates (see ``_delay_offsets``).
     """
+    m = len(offs)
     N = x.shape[0]
-    lo = x[0]
-    hi = x[0]
+    lo = np.float64(x[0])
+    hi = lo
     # v - v is 0 for finite v and NaN otherwise: a finiteness check without another pass.
     probe = 0.0
     for i in range(N):
-        v = x[i]
+        v = np.float64(x[i])
         probe += v - v
         lo = min(lo, v)
         hi = max(hi, v)
@@ -74,60 +99,64 @@ def _rescale_and_sort(x, m, d, C, static_tol, y, order, rank, sc, bucket):
     if span <= 0.0 or span < static_tol:
         return 1
     for i in range(N):
-        y[i] = (x[i] - lo) / span
+        y[i] = (np.float64(x[i]) - lo) / span
 
-    # Counting sort into C buckets, then an insertion sort that only moves items within
-    # a bucket: linear time for data spread over [0, 1] like weight trajectories.
-    for b in range(C + 1):
+    # Unsorted keys go to sc[:C] for now. Counting sort into buckets, then an insertion
+    # sort that only moves items within a bucket: linear time for keys spread like
+    # weight trajectories.
+    n_buckets = _BUCKETS_PER_POINT * C
+    scale = n_buckets / m
+    for b in range(n_buckets + 1):
         bucket[b] = 0
     for j in range(C):
-        b = min(int(y[j] * C), C - 1)
+        u = y[j]
+        for k in range(1, m):
+            u += y[j + offs[k]]
+        sc[j] = u
+        b = min(int(u * scale), n_buckets - 1)
         rank[j] = b
         bucket[b + 1] += 1
-    for b in range(C):
+    for b in range(n_buckets):
         bucket[b + 1] += bucket[b]
     for j in range(C):
         b = rank[j]
         order[bucket[b]] = j
         bucket[b] += 1
     for q in range(C):
-        sc[q] = y[order[q]]
+        key[q] = sc[order[q]]
     for q in range(1, C):
-        key = sc[q]
+        u = key[q]
         j = order[q]
         p = q - 1
-        while p >= 0 and sc[p] > key:
-            sc[p + 1] = sc[p]
+        while p >= 0 and key[p] > u:
+            key[p + 1] = key[p]
             order[p + 1] = order[p]
             p -= 1
-        sc[p + 1] = key
+        key[p + 1] = u
         order[p + 1] = j
     for q in range(C):
         j = order[q]
         rank[j] = q
-        for k in range(1, m):
-            sc[k * C + q] = y[j + k * d]
+        for k in range(m):
+            sc[k * C + q] = y[j + offs[k]]
     return 0
 
 
 @njit(cache=True, nogil=True)
-def _scan(n, p, step, stop, m, C, t, sc, order, b, bj):
+def _scan(n, p, step, stop, m, C, t, key, sc, order, b, bj):
     """Continue the search of reference ``n`` (sorted position ``p``) from ``stop``.
 
-    Walks in direction ``step`` until the first-coordinate gap alone exceeds the best
-    squared distance ``b``; returns the improved ``(b, bj)``.
+    Walks in direction ``step`` until the key gap alone proves every further candidate
+    more distant than the best squared distance ``b``; returns the improved ``(b, bj)``.
     """
     q = stop
     while 0 <= q < C:
-        g = sc[q] - sc[p]
-        g2 = g * g
-        # Equal gaps are still examined: an equally near candidate with a higher index
-        # must win the tie.
-        if g2 > b:
+        g = key[q] - key[p]
+        if g * g > _gap_bound(b, m):
             break
         j = order[q]
-        v = g2
-        for k in range(1, m):
+        v = 0.0
+        for k in range(m):
             diff = sc[k * C + q] - sc[k * C + p]
             v += diff * diff
         # Selects instead of short-circuit branches: the outcome is unpredictable.
@@ -140,78 +169,85 @@ def _scan(n, p, step, stop, m, C, t, sc, order, b, bj):
 
 
 @njit(cache=True, nogil=True)
-def _nearest(m, C, R, t, sc, order, rank, best, bestj, dist, todo, nn):
-    """Nearest admissible candidate of every reference, ``-1`` where there is none.
+def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, todo, nn, nnd):
+    """Nearest admissible candidate of every reference and its squared distance.
 
-    Distances are accumulated coordinate by coordinate in a fixed order, so they are
-    bit-identical to a one-pair-at-a-time computation and exact ties are real ties.
+    ``nn[n]`` is ``-1`` where reference ``n`` has none. Distances are accumulated
+    coordinate by coordinate in a fixed order, so they are bit-identical to a
+    one-pair-at-a-time computation and exact ties are real ties. ``pair`` (shape
+    ``(_SWEEP + 1, C + 2 * _SWEEP)``) and ``ordpad`` (``C + 2 * _SWEEP``) must hold
+    ``_NONE`` and ``-1`` in their first and last ``_SWEEP`` columns.
     """
-    # 4.0 exceeds any admissible squared distance (< 1) and marks "none found yet".
-    for q in range(C):
-        best[q] = 4.0
-        bestj[q] = -1
-    # Pairs of sorted positions (q, q + o) for o = 1.._SWEEP: each pair is a candidate
-    # for both of its ends, and every loop below runs over contiguous memory without
-    # data-dependent branches, so it vectorises.
-    sweep = min(_SWEEP, C - 1)
-    for o in range(1, sweep + 1):
-        L = C - o
-        for q in range(L):
-            g = sc[q + o] - sc[q]
-            dist[q] = g * g
-        for k in range(1, m):
-            base = k * C
-            for q in range(L):
-                diff = sc[base + q + o] - sc[base + q]
-                dist[q] += diff * diff
-        for q in range(L):
+    m = len(offs)
+    W = _SWEEP
+    # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
+    # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
+    # Branch-free loops over contiguous memory: they vectorise.
+    for o in range(1, W + 1):
+        row = pair[o]
+        for q in range(C - o):
+            v = 0.0
+            for k in range(m):
+                diff = sc[k * C + q + o] - sc[k * C + q]
+                v += diff * diff
             ja = order[q]
             jb = order[q + o]
-            v = dist[q]
             ok = ((ja - jb > t) | (jb - ja > t)) & (v > 0.0) & (v < 1.0)
-            v = v if ok else 4.0
-            dist[q] = v
-            b = best[q]
-            bj = bestj[q]
-            better = (v < b) | ((v == b) & (jb > bj))
-            best[q] = v if better else b
-            bestj[q] = jb if better else bj
-        for q in range(L):
-            v = dist[q]
-            ja = order[q]
-            b = best[q + o]
-            bj = bestj[q + o]
-            better = (v < b) | ((v == b) & (ja > bj))
-            best[q + o] = v if better else b
-            bestj[q + o] = ja if better else bj
-    # A reference is settled once the next position on each side is further away in
-    # the first coordinate alone than its best distance; collect the others.
+            row[W + q] = v if ok else _NONE
+    # Pass 2: each position's best over its 2 * _SWEEP sorted neighbours. The padding
+    # stands in for positions beyond the ends. The rule (smaller distance, then higher
+    # index) is a total order, so the visiting order does not matter.
+    for q in range(C):
+        ordpad[W + q] = order[q]
+    for p in range(C):
+        b = _NONE
+        bj = -1
+        for o in range(1, W + 1):
+            v = pair[o, W + p]
+            j = ordpad[W + p + o]
+            better = (v < b) | ((v == b) & (j > bj))
+            b = v if better else b
+            bj = j if better else bj
+            v = pair[o, W + p - o]
+            j = ordpad[W + p - o]
+            better = (v < b) | ((v == b) & (j > bj))
+            b = v if better else b
+            bj = j if better else bj
+        best[p] = b
+        bestj[p] = bj
+    # A reference is settled once the next position on each side is provably further
+    # away than its best; collect the others and scan on for them.
     n_todo = 0
     for p in range(C):
-        b = best[p]
-        lq = max(p - sweep - 1, 0)
-        rq = min(p + sweep + 1, C - 1)
-        gl = sc[lq] - sc[p]
-        gr = sc[rq] - sc[p]
-        open_left = (p - sweep - 1 >= 0) & (gl * gl <= b)
-        open_right = (p + sweep + 1 < C) & (gr * gr <= b)
+        bound = _gap_bound(best[p], m)
+        lq = p - W - 1
+        rq = p + W + 1
+        gl = key[max(lq, 0)] - key[p]
+        gr = key[min(rq, C - 1)] - key[p]
+        open_left = (lq >= 0) & (gl * gl <= bound)
+        open_right = (rq < C) & (gr * gr <= bound)
         todo[n_todo] = p
         n_todo += (open_left | open_right) & (order[p] < R)
     for i in range(n_todo):
         p = todo[i]
         n = order[p]
-        b, bj = _scan(n, p, -1, p - sweep - 1, m, C, t, sc, order, best[p], bestj[p])
-        b, bj = _scan(n, p, 1, p + sweep + 1, m, C, t, sc, order, b, bj)
+        b, bj = _scan(n, p, -1, p - W - 1, m, C, t, key, sc, order, best[p], bestj[p])
+        b, bj = _scan(n, p, 1, p + W + 1, m, C, t, key, sc, order, b, bj)
         best[p] = b
         bestj[p] = bj
     for n in range(R):
         p = rank[n]
         nn[n] = bestj[p] if best[p] < 1.0 else -1
+        nnd[n] = best[p]
 
 
 @njit(cache=True, nogil=True)
-def _follow(y, m, d, R, n_follow, nn, sums, counts):
-    """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step."""
+def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
+    """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step.
+
+    Step 0 reuses the neighbour search's distances, which are the same numbers.
+    """
+    m = len(offs)
     for i in range(n_follow):
         logs = 0.0
         prod = 1.0
@@ -220,10 +256,13 @@ def _follow(y, m, d, R, n_follow, nn, sums, counts):
             j = nn[n]
             if j < 0:
                 continue
-            v = 0.0
-            for k in range(m):
-                diff = y[n + i + k * d] - y[j + i + k * d]
-                v += diff * diff
+            if i == 0:
+                v = nnd[n]
+            else:
+                v = 0.0
+                for k in range(m):
+                    diff = y[n + i + offs[k]] - y[j + i + offs[k]]
+                    v += diff * diff
             if v > 0.0:
                 count += 1
                 if v < _TINY:
@@ -237,30 +276,6 @@ def _follow(y, m, d, R, n_follow, nn, sums, counts):
         counts[i] = count
 
 
-@njit(cache=True, nogil=True)
-def _window(x, m, d, S, t, n_follow, static_tol, work, iwork, sums, counts):
-    """Divergence sums of one window; returns 0, 1 if static, 2 if not finite."""
-    N = x.shape[0]
-    C = N - (m - 1) * d - S
-    R = C - t
-    y = work[:N]
-    sc = work[N:N + m * C]
-    best = work[N + m * C:N + (m + 1) * C]
-    dist = work[N + (m + 1) * C:N + (m + 2) * C]
-    order = iwork[:C]
-    rank = iwork[C:2 * C]
-    bestj = iwork[2 * C:3 * C]
-    todo = iwork[3 * C:4 * C]
-    nn = iwork[4 * C:5 * C]
-    bucket = iwork[5 * C:6 * C + 1]
-    status = _rescale_and_sort(x, m, d, C, static_tol, y, order, rank, sc, bucket)
-    if status != 0:
-        return status
-    _nearest(m, C, R, t, sc, order, rank, best, bestj, dist, todo, nn)
-    _follow(y, m, d, R, n_follow, nn, sums, counts)
-    return 0
-
-
 def _n_blocks(n_series):
     # Many small blocks per thread keep the threads busy to the end even when other
     # processes preempt one of them; each block allocates its buffers once.
@@ -268,57 +283,107 @@ def _n_blocks(n_series):
 
 
 @njit(cache=True, nogil=True)
-def _curves_block(X, lo, hi, m, d, S, t, out, bad):
-    N = X.shape[1]
-    C = N - (m - 1) * d - S
-    work = np.empty(N + (m + 2) * C)
-    iwork = np.empty(6 * C + 1, dtype=np.int64)
-    sums = np.empty(S + 1)
-    counts = np.empty(S + 1, dtype=np.int64)
+def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
+    """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
+
+    Row ``r`` of ``sums``, ``counts`` and ``status`` is window ``lo + r``; ``status`` is
+    0, 1 for a static window or 2 for one that is not finite.
+    """
+    m = len(offs)
+    C = N - offs[m - 1] - S
+    R = C - t
+    W = _SWEEP
+    y = np.empty(N)
+    key = np.empty(C)
+    sc = np.empty(m * C)
+    best = np.empty(C)
+    nnd = np.empty(C)
+    pair = np.full((W + 1, C + 2 * W), _NONE)
+    ordpad = np.full(C + 2 * W, -1, dtype=np.int64)
+    order = np.empty(C, dtype=np.int64)
+    rank = np.empty(C, dtype=np.int64)
+    bestj = np.empty(C, dtype=np.int64)
+    todo = np.empty(C, dtype=np.int64)
+    nn = np.empty(C, dtype=np.int64)
+    bucket = np.empty(_BUCKETS_PER_POINT * C + 1, dtype=np.int64)
     for s in range(lo, hi):
-        status = _window(X[s], m, d, S, t, S + 1, 0.0, work, iwork, sums, counts)
-        if status != 0:
-            bad[s] = status == 2
-            out[s, :] = np.nan
+        r = s - lo
+        x = buf[s * rs:s * rs + N]
+        st = _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket)
+        status[r] = st
+        if st != 0:
             continue
-        for i in range(S + 1):
-            out[s, i] = sums[i] / counts[i] / 2.0 if counts[i] > 0 else np.nan
+        _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, todo, nn, nnd)
+        _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
 @njit(cache=True, nogil=True)
-def _lyap_block(X, lo, hi, m, d, S, t, static_tol, out, bad):
-    N = X.shape[1]
-    C = N - (m - 1) * d - S
-    work = np.empty(N + (m + 2) * C)
-    iwork = np.empty(6 * C + 1, dtype=np.int64)
-    sums = np.empty(2)
-    counts = np.empty(2, dtype=np.int64)
-    for s in range(lo, hi):
-        out[s] = 0.0
-        # Only y_0 and y_1 enter the exponent, so only two steps are followed.
-        status = _window(X[s], m, d, S, t, 2, static_tol, work, iwork, sums, counts)
-        if status != 0:
-            bad[s] = status == 2
+def _curves_block(buf, rs, N, lo, hi, offs, S, t, out, bad):
+    sums = np.empty((hi - lo, S + 1))
+    counts = np.empty((hi - lo, S + 1), dtype=np.int64)
+    status = np.empty(hi - lo, dtype=np.int64)
+    _sums_block(buf, rs, N, lo, hi, offs, S, t, S + 1, 0.0, sums, counts, status)
+    for r in range(hi - lo):
+        s = lo + r
+        if status[r] != 0:
+            bad[s] = status[r] == 2
+            out[s, :] = np.nan
             continue
-        if counts[0] > 0 and counts[1] > 0:
-            out[s] = sums[1] / counts[1] / 2.0 - sums[0] / counts[0] / 2.0
+        for i in range(S + 1):
+            out[s, i] = sums[r, i] / counts[r, i] / 2.0 if counts[r, i] > 0 else np.nan
+
+
+@njit(cache=True, nogil=True)
+def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
+    # Only y_0 and y_1 enter the exponent, so only two steps are followed.
+    sums = np.empty((hi - lo, 2))
+    counts = np.empty((hi - lo, 2), dtype=np.int64)
+    status = np.empty(hi - lo, dtype=np.int64)
+    _sums_block(buf, rs, N, lo, hi, offs, S, t, 2, static_tol, sums, counts, status)
+    for r in range(hi - lo):
+        s = lo + r
+        out[s] = 0.0
+        if status[r] != 0:
+            bad[s] = status[r] == 2
+            continue
+        if counts[r, 0] > 0 and counts[r, 1] > 0:
+            out[s] = sums[r, 1] / counts[r, 1] / 2.0 - sums[r, 0] / counts[r, 0] / 2.0
 
 
 # The parallel loops only hand out blocks of series: code inside a prange body is
 # compiled with less aliasing information and ran about 20% slower.
 @njit(parallel=True, cache=True)
-def _curves_numba(X, m, d, S, t, n_blocks, out, bad):
-    n = X.shape[0]
+def _curves_numba(buf, rs, N, n, offs, S, t, n_blocks, out, bad):
     for blk in prange(n_blocks):
-        _curves_block(X, blk * n // n_blocks, (blk + 1) * n // n_blocks, m, d, S, t, out, bad)
+        _curves_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
+                      out, bad)
 
 
 @njit(parallel=True, cache=True)
-def _lyap_numba(X, m, d, S, t, static_tol, n_blocks, out, bad):
-    n = X.shape[0]
+def _lyap_numba(buf, rs, N, n, offs, S, t, static_tol, n_blocks, out, bad):
     for blk in prange(n_blocks):
-        _lyap_block(X, blk * n // n_blocks, (blk + 1) * n // n_blocks, m, d, S, t, static_tol,
-                    out, bad)
+        _lyap_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
+                    static_tol, out, bad)
+
+
+def _flat_rows(chunk):
+    """``(buf, rs)``: a 1-D view of ``chunk``'s memory in which row ``s`` starts at
+    ``s * rs``, so that every input reaches the kernels with one array layout."""
+    n, N = chunk.shape
+    if n <= 1:
+        return np.ascontiguousarray(chunk).reshape(-1), N
+    rs = chunk.strides[0] // chunk.itemsize
+    buf = np.lib.stride_tricks.as_strided(chunk, shape=((n - 1) * rs + N,),
+                                          strides=(chunk.itemsize,), writeable=False)
+    return buf, rs
+
+
+def _delay_offsets(m, d):
+    """Offsets ``k * d`` of the delay coordinates. A tuple for the paper's ``m = 2``, so
+    that the compiled loops over coordinates unroll; an array otherwise, so that other
+    dimensions share one compiled version."""
+    offs = tuple(k * d for k in range(m))
+    return offs if m == 2 else np.array(offs, dtype=np.int64)
 
 
 def _curves_torch(x, m, d, S, t, n_follow):
@@ -424,20 +489,39 @@ def _prepare(windows, params, chunk_size, backend):
             chunk_size = max(1, _NUMBA_CHUNK_BYTES // (8 * N))
         else:
             # The pairwise distances dominate: a few (R, C) float64 arrays per series.
-            chunk_size = max(1, _TORCH_CHUNK_BYTES // (8 * 4 * N * N))
+            budget = _CUDA_CHUNK_BYTES if is_tensor and windows.device.type == "cuda" \
+                else _TORCH_CHUNK_BYTES
+            chunk_size = max(1, budget // (8 * 4 * N * N))
     else:
         chunk_size = _check_int("chunk_size", chunk_size, 1)
     return windows, is_tensor, backend, chunk_size
 
 
-def _float64_chunk(windows, start, stop, is_tensor, backend):
+def _numba_chunk(windows, start, stop, is_tensor):
+    """Rows ``start:stop`` for the numba kernels: float32 and float64 rows are read in
+    place where their layout allows (and upcast to float64 value by value), other dtypes
+    are converted."""
     chunk = windows[start:stop]
-    if backend == "numba":
-        if is_tensor:
-            chunk = chunk.detach().to(dtype=_torch_if_loaded().float64).contiguous().numpy()
+    if is_tensor:
+        torch = _torch_if_loaded()
+        chunk = chunk.detach()
+        if chunk.dtype not in (torch.float32, torch.float64):
+            chunk = chunk.to(dtype=torch.float64)
+        chunk = chunk.numpy()
+    if chunk.dtype not in (np.float32, np.float64):
         return np.ascontiguousarray(chunk, dtype=np.float64)
+    if chunk.strides[1] != chunk.itemsize or chunk.strides[0] < 0 or (
+            chunk.strides[0] % chunk.itemsize):
+        # Rows must be contiguous and evenly spaced (a transposed trace, for example,
+        # is not): copy them, in their own precision.
+        return np.ascontiguousarray(chunk)
+    return chunk
+
+
+def _torch_chunk(windows, start, stop, is_tensor):
     import torch
 
+    chunk = windows[start:stop]
     if is_tensor:
         return chunk.detach().to(dtype=torch.float64).contiguous()
     return torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float64))
@@ -456,12 +540,13 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
         out = np.empty(shape)
     for start in range(0, n_series, chunk_size):
         stop = min(start + chunk_size, n_series)
-        chunk = _float64_chunk(windows, start, stop, is_tensor, backend)
         if backend == "numba":
+            chunk = _numba_chunk(windows, start, stop, is_tensor)
             bad = np.zeros(stop - start, dtype=np.bool_)
             numba_kernel(chunk, out[start:stop], bad)
             nonfinite = bool(bad.any())
         else:
+            chunk = _torch_chunk(windows, start, stop, is_tensor)
             nonfinite = not bool(torch.isfinite(chunk).all())
             if not nonfinite:
                 torch_out[start:stop] = torch_kernel(chunk)
@@ -497,9 +582,10 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
     theiler : int, default=0
         Theiler window ``t``: a neighbour must be more than ``t`` steps away in time.
     chunk_size : int, optional
-        Series converted to float64 and processed at once. The default bounds the
-        extra memory to about 64 MiB (numba) or 256 MiB (torch); results do not
-        depend on it.
+        Series processed at once. The default bounds the extra memory to about 64 MiB
+        (numba: float32 and float64 windows are read in place, other dtypes are
+        converted chunk by chunk), 256 MiB (torch on the CPU) or 768 MiB (torch on a
+        CUDA device); results do not depend on it.
     backend : {"numba", "torch"}, optional
         Default: ``"torch"`` for CUDA tensors, ``"numba"`` otherwise. Both give the
         same answers.
@@ -538,7 +624,9 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
     m, d, S, t = params
 
     def numba_kernel(chunk, out, bad):
-        _curves_numba(chunk, m, d, S, t, _n_blocks(len(chunk)), out, bad)
+        buf, rs = _flat_rows(chunk)
+        _curves_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
+                      _n_blocks(len(chunk)), out, bad)
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, S + 1)
@@ -571,9 +659,10 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
     static_tol : float, default=1e-5
         A window with ``max - min < static_tol`` is static: exponent 0.
     chunk_size : int, optional
-        Series converted to float64 and processed at once. The default bounds the
-        extra memory to about 64 MiB (numba) or 256 MiB (torch); results do not
-        depend on it.
+        Series processed at once. The default bounds the extra memory to about 64 MiB
+        (numba: float32 and float64 windows are read in place, other dtypes are
+        converted chunk by chunk), 256 MiB (torch on the CPU) or 768 MiB (torch on a
+        CUDA device); results do not depend on it.
     backend : {"numba", "torch"}, optional
         Default: ``"torch"`` for CUDA tensors, ``"numba"`` otherwise. Both give the
         same answers.
@@ -614,7 +703,9 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
         raise ValueError(f"static_tol must be at least 0, got {static_tol!r}")
 
     def numba_kernel(chunk, out, bad):
-        _lyap_numba(chunk, m, d, S, t, static_tol, _n_blocks(len(chunk)), out, bad)
+        buf, rs = _flat_rows(chunk)
+        _lyap_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
+                    static_tol, _n_blocks(len(chunk)), out, bad)
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, 2)
