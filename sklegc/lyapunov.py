@@ -48,7 +48,7 @@ _CUDA_CHUNK_BYTES = 768 * 2**20
 
 # Sorted positions on each side of a reference that every search compares; nearest
 # neighbours further away than this in sorted order are found by a scalar scan.
-_SWEEP = 8
+_SWEEP = 7
 # Counting-sort buckets per candidate: enough that few buckets hold two keys, so that the
 # insertion sort that finishes the job rarely moves anything.
 _BUCKETS_PER_POINT = 4
@@ -86,14 +86,15 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     N = x.shape[0]
     lo = np.float64(x[0])
     hi = lo
-    # v - v is 0 for finite v and NaN otherwise: a finiteness check without another pass.
-    probe = 0.0
+    # |v| < inf is False for NaN and infinities: a finiteness check without another pass,
+    # and an OR of flags, not a chain of floating-point additions.
+    bad = False
     for i in range(N):
         v = np.float64(x[i])
-        probe += v - v
+        bad |= not abs(v) < np.inf
         lo = min(lo, v)
         hi = max(hi, v)
-    if probe != 0.0:
+    if bad:
         return 2
     span = hi - lo
     if span <= 0.0 or span < static_tol:
