@@ -15,10 +15,10 @@ window") and computed here for every window of every weight in one call:
 7. exponent ``y_1 - y_0``, or 0 where either is undefined.
 
 Two backends give the same answers. ``"numba"`` (CPU) sorts each window's delay vectors
-on the sum of their coordinates (their projection on the diagonal, along which weight
-trajectories lie) and searches outward from each reference in that order: a candidate
-whose key differs by ``g`` is at least ``g^2 / m`` away, so the search of one direction
-ends once ``g^2`` exceeds ``m`` times the best distance. The nearest ``_SWEEP`` sorted
+into buckets of the sum of their coordinates (their projection on the diagonal, along
+which weight trajectories lie) and searches outward from each reference in that order: a
+candidate whose key differs by ``g`` is at least ``g^2 / m`` away, so the search of one
+direction ends once the bucket numbers prove ``g^2`` above ``m`` times the best distance. The nearest ``_SWEEP`` sorted
 positions on each side are compared for all references together, in loops without
 data-dependent branches that vectorise; only references whose nearest neighbour may lie
 further out continue with a scalar scan. ``"torch"`` compares all pairs at once, which
@@ -49,8 +49,8 @@ _CUDA_CHUNK_BYTES = 768 * 2**20
 # Sorted positions on each side of a reference that every search compares; nearest
 # neighbours further away than this in sorted order are found by a scalar scan.
 _SWEEP = 7
-# Counting-sort buckets per candidate: enough that few buckets hold two keys, so that the
-# insertion sort that finishes the job rarely moves anything.
+# Counting-sort buckets per candidate: enough that few buckets hold two keys, so that
+# bucket order is nearly key order and the bound that bucket numbers give is tight.
 _BUCKETS_PER_POINT = 4
 # Marks "no admissible candidate": above any admissible squared distance (< 1).
 _NONE = 4.0
@@ -72,14 +72,25 @@ def _gap_bound(b, m):
     return m * b * (1.0 + 1e-9) + 1e-12 * m * m * m
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _key_gap(kq, kp, width):
+    """Lower bound on the key difference of candidates in buckets ``kq`` and ``kp``.
+
+    Keys in buckets ``Δ`` apart differ by more than ``Δ - 1`` bucket widths; the
+    1e-6 covers the rounding of the bucket numbers.
+    """
+    return max(abs(kq - kp) - 1.000001, 0.0) * width
+
+
 @njit(cache=True, nogil=True)
 def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
-    """Rescale ``x`` into ``y`` and sort the candidates on their key.
+    """Rescale ``x`` into ``y`` and sort the candidates on their key's bucket.
 
     Returns 0, 1 if the window is static, 2 if it is not finite. On success
     ``order[q]`` is the candidate at sorted position ``q``, ``rank`` its inverse,
-    ``key[q]`` its key (the sum of its coordinates) and ``sc[k * C + q]`` coordinate
-    ``k`` of its delay vector. ``x`` may be float32: values are read as float64.
+    ``key[q]`` the number of its key's bucket (keys are coordinate sums, bucketed in
+    ``_BUCKETS_PER_POINT * C`` equal widths over ``[0, m]``) and ``sc[k * C + q]``
+    coordinate ``k`` of its delay vector. ``x`` may be float32: values are read as float64.
     ``offs`` holds the offsets ``k * d`` of the coordinates (see ``_delay_offsets``).
     """
     m = len(offs)
@@ -102,9 +113,9 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     for i in range(N):
         y[i] = (np.float64(x[i]) - lo) / span
 
-    # Unsorted keys go to sc[:C] for now. Counting sort into buckets, then an insertion
-    # sort that only moves items within a bucket: linear time for keys spread like
-    # weight trajectories.
+    # Counting sort into buckets of equal key width, in linear time. Within a bucket the
+    # candidates stay in index order: the searches only rely on the bucket numbers,
+    # which never decrease along the order (see _key_gap).
     n_buckets = _BUCKETS_PER_POINT * C
     scale = n_buckets / m
     for b in range(n_buckets + 1):
@@ -113,7 +124,6 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
         u = y[j]
         for k in range(1, m):
             u += y[j + offs[k]]
-        sc[j] = u
         b = min(int(u * scale), n_buckets - 1)
         rank[j] = b
         bucket[b + 1] += 1
@@ -124,17 +134,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
         order[bucket[b]] = j
         bucket[b] += 1
     for q in range(C):
-        key[q] = sc[order[q]]
-    for q in range(1, C):
-        u = key[q]
-        j = order[q]
-        p = q - 1
-        while p >= 0 and key[p] > u:
-            key[p + 1] = key[p]
-            order[p + 1] = order[p]
-            p -= 1
-        key[p + 1] = u
-        order[p + 1] = j
+        key[q] = rank[order[q]]
     for q in range(C):
         j = order[q]
         rank[j] = q
@@ -144,7 +144,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
 
 
 @njit(cache=True, nogil=True)
-def _scan(n, p, step, stop, m, C, t, key, sc, order, b, bj):
+def _scan(n, p, step, stop, m, C, t, width, key, sc, order, b, bj):
     """Continue the search of reference ``n`` (sorted position ``p``) from ``stop``.
 
     Walks in direction ``step`` until the key gap alone proves every further candidate
@@ -152,7 +152,7 @@ def _scan(n, p, step, stop, m, C, t, key, sc, order, b, bj):
     """
     q = stop
     while 0 <= q < C:
-        g = key[q] - key[p]
+        g = _key_gap(key[q], key[p], width)
         if g * g > _gap_bound(b, m):
             break
         j = order[q]
@@ -191,10 +191,14 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
             for k in range(m):
                 diff = sc[k * C + q + o] - sc[k * C + q]
                 v += diff * diff
-            ja = order[q]
-            jb = order[q + o]
-            ok = ((ja - jb > t) | (jb - ja > t)) & (v > 0.0) & (v < 1.0)
-            row[W + q] = v if ok else _NONE
+            row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
+        if t > 0:
+            # Distinct candidates are always more than 0 steps apart: only a Theiler
+            # window needs the time indices.
+            for q in range(C - o):
+                ja = order[q]
+                jb = order[q + o]
+                row[W + q] = row[W + q] if (ja - jb > t) | (jb - ja > t) else _NONE
     # Pass 2: each position's best over its 2 * _SWEEP sorted neighbours. The padding
     # stands in for positions beyond the ends. The rule (smaller distance, then higher
     # index) is a total order, so the visiting order does not matter.
@@ -218,13 +222,14 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
         bestj[p] = bj
     # A reference is settled once the next position on each side is provably further
     # away than its best; collect the others and scan on for them.
+    width = m / (_BUCKETS_PER_POINT * C)
     n_todo = 0
     for p in range(C):
         bound = _gap_bound(best[p], m)
         lq = p - W - 1
         rq = p + W + 1
-        gl = key[max(lq, 0)] - key[p]
-        gr = key[min(rq, C - 1)] - key[p]
+        gl = _key_gap(key[max(lq, 0)], key[p], width)
+        gr = _key_gap(key[min(rq, C - 1)], key[p], width)
         open_left = (lq >= 0) & (gl * gl <= bound)
         open_right = (rq < C) & (gr * gr <= bound)
         todo[n_todo] = p
@@ -232,14 +237,29 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
     for i in range(n_todo):
         p = todo[i]
         n = order[p]
-        b, bj = _scan(n, p, -1, p - W - 1, m, C, t, key, sc, order, best[p], bestj[p])
-        b, bj = _scan(n, p, 1, p + W + 1, m, C, t, key, sc, order, b, bj)
+        b, bj = _scan(n, p, -1, p - W - 1, m, C, t, width, key, sc, order, best[p], bestj[p])
+        b, bj = _scan(n, p, 1, p + W + 1, m, C, t, width, key, sc, order, b, bj)
         best[p] = b
         bestj[p] = bj
     for n in range(R):
         p = rank[n]
         nn[n] = bestj[p] if best[p] < 1.0 else -1
         nnd[n] = best[p]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_log(v, logs, prod, count):
+    """Add ``ln v`` to the running ``logs + ln(prod)`` if ``v > 0``; count it."""
+    if v > 0.0:
+        count += 1
+        if v < _TINY:
+            logs += math.log(v)
+        else:
+            prod *= v
+            if prod < _PROD_LO or prod > _PROD_HI:
+                logs += math.log(prod)
+                prod = 1.0
+    return logs, prod, count
 
 
 @njit(cache=True, nogil=True)
@@ -249,10 +269,28 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
     Step 0 reuses the neighbour search's distances, which are the same numbers.
     """
     m = len(offs)
+    if n_follow == 2:
+        # The exponent's case: both steps in one pass, two independent chains of
+        # products that the processor overlaps (each step's order is unchanged).
+        l0, p0, c0 = 0.0, 1.0, 0
+        l1, p1, c1 = 0.0, 1.0, 0
+        for n in range(R):
+            j = nn[n]
+            if j < 0:
+                continue
+            l0, p0, c0 = _add_log(nnd[n], l0, p0, c0)
+            v = 0.0
+            for k in range(m):
+                diff = y[n + 1 + offs[k]] - y[j + 1 + offs[k]]
+                v += diff * diff
+            l1, p1, c1 = _add_log(v, l1, p1, c1)
+        sums[0] = l0 + math.log(p0)
+        sums[1] = l1 + math.log(p1)
+        counts[0] = c0
+        counts[1] = c1
+        return
     for i in range(n_follow):
-        logs = 0.0
-        prod = 1.0
-        count = 0
+        logs, prod, count = 0.0, 1.0, 0
         for n in range(R):
             j = nn[n]
             if j < 0:
@@ -264,15 +302,7 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
                 for k in range(m):
                     diff = y[n + i + offs[k]] - y[j + i + offs[k]]
                     v += diff * diff
-            if v > 0.0:
-                count += 1
-                if v < _TINY:
-                    logs += math.log(v)
-                else:
-                    prod *= v
-                    if prod < _PROD_LO or prod > _PROD_HI:
-                        logs += math.log(prod)
-                        prod = 1.0
+            logs, prod, count = _add_log(v, logs, prod, count)
         sums[i] = logs + math.log(prod)
         counts[i] = count
 
