@@ -48,7 +48,7 @@ _CUDA_CHUNK_BYTES = 768 * 2**20
 
 # Sorted positions on each side of a reference that every search compares; nearest
 # neighbours further away than this in sorted order are found by a scalar scan.
-_SWEEP = 7
+_SWEEP = 9
 # Counting-sort buckets per candidate: enough that few buckets hold two keys, so that
 # bucket order is nearly key order and the bound that bucket numbers give is tight.
 _BUCKETS_PER_POINT = 4
@@ -144,17 +144,24 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
 
 
 @njit(cache=True, nogil=True)
-def _scan(n, p, step, stop, m, C, t, width, key, sc, order, b, bj):
-    """Continue the search of reference ``n`` (sorted position ``p``) from ``stop``.
+def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
+    """Search on for reference ``n`` (position ``p``) beyond the ``W`` swept on each side.
 
-    Walks in direction ``step`` until the key gap alone proves every further candidate
-    more distant than the best squared distance ``b``; returns the improved ``(b, bj)``.
+    The bucket numbers bound the range of positions that may hold a candidate at or
+    below the sweep's best squared distance ``b``; every candidate in that range is
+    compared (a better one found on the way only makes the range larger than needed,
+    which keeps the loop free of a data-dependent exit). Returns the final ``(b, bj)``.
     """
-    q = stop
-    while 0 <= q < C:
-        g = _key_gap(key[q], key[p], width)
-        if g * g > _gap_bound(b, m):
-            break
+    bound = _gap_bound(b, m)
+    lo = p - W - 1
+    while lo >= 0 and _key_gap(key[lo], key[p], width) ** 2 <= bound:
+        lo -= 1
+    hi = p + W + 1
+    while hi < C and _key_gap(key[hi], key[p], width) ** 2 <= bound:
+        hi += 1
+    for q in range(lo + 1, hi):
+        if p - W <= q <= p + W:
+            continue
         j = order[q]
         v = 0.0
         for k in range(m):
@@ -165,7 +172,6 @@ def _scan(n, p, step, stop, m, C, t, width, key, sc, order, b, bj):
             (v < b) | ((v == b) & (j > bj)))
         b = v if better else b
         bj = j if better else bj
-        q += step
     return b, bj
 
 
@@ -236,9 +242,7 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
         n_todo += (open_left | open_right) & (order[p] < R)
     for i in range(n_todo):
         p = todo[i]
-        n = order[p]
-        b, bj = _scan(n, p, -1, p - W - 1, m, C, t, width, key, sc, order, best[p], bestj[p])
-        b, bj = _scan(n, p, 1, p + W + 1, m, C, t, width, key, sc, order, b, bj)
+        b, bj = _scan(order[p], p, W, m, C, t, width, key, sc, order, best[p], bestj[p])
         best[p] = b
         bestj[p] = bj
     for n in range(R):
