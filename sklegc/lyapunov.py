@@ -18,11 +18,12 @@ Two backends give the same answers. ``"numba"`` (CPU) sorts each window's delay 
 into buckets of the sum of their coordinates (their projection on the diagonal, along
 which weight trajectories lie) and searches outward from each reference in that order: a
 candidate whose key differs by ``g`` is at least ``g^2 / m`` away, so the search of one
-direction ends once the bucket numbers prove ``g^2`` above ``m`` times the best distance. The nearest ``_SWEEP`` sorted
-positions on each side are compared for all references together, in loops without
-data-dependent branches that vectorise; only references whose nearest neighbour may lie
-further out continue with a scalar scan. ``"torch"`` compares all pairs at once, which
-suits GPUs.
+direction ends once the bucket numbers prove ``g^2`` above ``m`` times the best distance.
+The nearest ``_SWEEP`` positions in that order on each side are compared for all
+references together, in loops without data-dependent branches that vectorise; only
+references whose nearest neighbour may lie further out continue, over the range of
+positions that the bucket numbers leave open. ``"torch"`` compares all pairs at once,
+which suits GPUs.
 """
 
 import math
@@ -46,8 +47,8 @@ _TORCH_CHUNK_BYTES = 256 * 2**20
 _CUDA_CHUNK_BYTES = 768 * 2**20
 
 
-# Sorted positions on each side of a reference that every search compares; nearest
-# neighbours further away than this in sorted order are found by a scalar scan.
+# Positions (in bucket order) on each side of a reference that every search compares;
+# nearest neighbours further away than this in that order are found by _scan.
 _SWEEP = 9
 # Counting-sort buckets per candidate: enough that few buckets hold two keys, so that
 # bucket order is nearly key order and the bound that bucket numbers give is tight.
