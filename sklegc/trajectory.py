@@ -112,7 +112,9 @@ class WeightTracer(Callback):
         # Rows of the ring buffer in time order: the oldest step sits right after the newest.
         oldest = (step + 1) % self.window_size
         order = torch.arange(oldest, oldest + self.window_size, device=self.buffer_.device)
-        window = self.buffer_[order % self.window_size].T
+        # Gathered through the transposed view: one row per weight, each row contiguous,
+        # which the kernel reads in place instead of copying the transpose again.
+        window = self.buffer_.T[:, order % self.window_size]
         if not torch.isfinite(window).all():
             raise TrainingDivergedError.at("the weights overflowed", len(net.history), net.lr)
         if window.device.type == "cpu":
