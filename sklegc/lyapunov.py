@@ -199,9 +199,11 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
                 diff = sc[k * C + q + o] - sc[k * C + q]
                 v += diff * diff
             row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
-        if t > 0:
-            # Distinct candidates are always more than 0 steps apart: only a Theiler
-            # window needs the time indices.
+    if t > 0:
+        # Distinct candidates are always more than 0 steps apart: only a Theiler
+        # window needs the time indices.
+        for o in range(1, W + 1):
+            row = pair[o]
             for q in range(C - o):
                 ja = order[q]
                 jb = order[q + o]
