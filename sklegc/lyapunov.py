@@ -53,6 +53,9 @@ _SWEEP = 9
 # Counting-sort buckets per candidate: enough that few buckets hold two keys, so that
 # bucket order is nearly key order and the bound that bucket numbers give is tight.
 _BUCKETS_PER_POINT = 4
+# Sort keys beyond both ends of the sorted candidates: no candidate lies there, and the
+# bound they give proves it without a test on the position.
+_FAR = 1e300
 # Marks "no admissible candidate": above any admissible squared distance (< 1).
 _NONE = 4.0
 # Bounds on the running product of squared distances before its log is taken: one log
@@ -61,8 +64,13 @@ _TINY = 1e-100
 _PROD_LO = 1e-200
 _PROD_HI = 1e200
 
+# Compiled without Python's checks for division by zero (no denominator here is ever 0),
+# which would otherwise sit in every loop that divides.
+_KERNEL = dict(cache=True, nogil=True, error_model="numpy")
+_KERNEL_PARALLEL = dict(cache=True, parallel=True, error_model="numpy")
 
-@njit(cache=True, nogil=True, inline="always")
+
+@njit(**_KERNEL, inline="always")
 def _gap_bound(b, m):
     """Squared key gap beyond which a candidate is surely further away than ``b``.
 
@@ -73,7 +81,7 @@ def _gap_bound(b, m):
     return m * b * (1.0 + 1e-9) + 1e-12 * m * m * m
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**_KERNEL, inline="always")
 def _key_gap(kq, kp, width):
     """Lower bound on the key difference of candidates in buckets ``kq`` and ``kp``.
 
@@ -83,7 +91,7 @@ def _key_gap(kq, kp, width):
     return max(abs(kq - kp) - 1.000001, 0.0) * width
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     """Rescale ``x`` into ``y`` and sort the candidates on their key's bucket.
 
@@ -119,7 +127,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     # which never decrease along the order (see _key_gap).
     n_buckets = _BUCKETS_PER_POINT * C
     scale = n_buckets / m
-    for b in range(n_buckets + 1):
+    for b in range(n_buckets):
         bucket[b] = 0
     for j in range(C):
         u = y[j]
@@ -127,9 +135,14 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
             u += y[j + offs[k]]
         b = min(int(u * scale), n_buckets - 1)
         rank[j] = b
-        bucket[b + 1] += 1
+        bucket[b] += 1
+    # Each bucket's first position: the running total stays in a register instead of
+    # going through memory from one bucket to the next.
+    total = 0
     for b in range(n_buckets):
-        bucket[b + 1] += bucket[b]
+        c = bucket[b]
+        bucket[b] = total
+        total += c
     for j in range(C):
         b = rank[j]
         order[bucket[b]] = j
@@ -144,7 +157,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     """Search on for reference ``n`` (position ``p``) beyond the ``W`` swept on each side.
 
@@ -176,18 +189,23 @@ def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     return b, bj
 
 
-@njit(cache=True, nogil=True)
-def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, todo, nn, nnd):
+@njit(**_KERNEL)
+def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+             nn, nnd):
     """Nearest admissible candidate of every reference and its squared distance.
 
     ``nn[n]`` is ``-1`` where reference ``n`` has none. Distances are accumulated
     coordinate by coordinate in a fixed order, so they are bit-identical to a
     one-pair-at-a-time computation and exact ties are real ties. ``pair`` (shape
     ``(_SWEEP + 1, C + 2 * _SWEEP)``) and ``ordpad`` (``C + 2 * _SWEEP``) must hold
-    ``_NONE`` and ``-1`` in their first and last ``_SWEEP`` columns.
+    ``_NONE`` and ``-1`` in their first and last ``_SWEEP`` columns; ``keypad``
+    (``C + 2 * (_SWEEP + 1)``) holds the sorted keys between ``_SWEEP + 1`` entries
+    of ``-_FAR`` and of ``_FAR``.
     """
     m = len(offs)
     W = _SWEEP
+    KO = W + 1
+    key = keypad[KO:KO + C]
     # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
     # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
     # Branch-free loops over contiguous memory: they vectorise.
@@ -230,19 +248,20 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
         best[p] = b
         bestj[p] = bj
     # A reference is settled once the next position on each side is provably further
-    # away than its best; collect the others and scan on for them.
+    # away than its best (beyond the ends, the padding's keys prove it); flag the others
+    # in a loop that vectorises, then collect them and scan on for them.
     width = m / (_BUCKETS_PER_POINT * C)
+    for p in range(C):
+        kp = keypad[KO + p]
+        gl = _key_gap(keypad[p], kp, width)
+        gr = _key_gap(keypad[p + 2 * KO], kp, width)
+        bound = _gap_bound(best[p], m)
+        flag[p] = (gl * gl <= bound) | (gr * gr <= bound)
     n_todo = 0
     for p in range(C):
-        bound = _gap_bound(best[p], m)
-        lq = p - W - 1
-        rq = p + W + 1
-        gl = _key_gap(key[max(lq, 0)], key[p], width)
-        gr = _key_gap(key[min(rq, C - 1)], key[p], width)
-        open_left = (lq >= 0) & (gl * gl <= bound)
-        open_right = (rq < C) & (gr * gr <= bound)
-        todo[n_todo] = p
-        n_todo += (open_left | open_right) & (order[p] < R)
+        if flag[p] and order[p] < R:
+            todo[n_todo] = p
+            n_todo += 1
     for i in range(n_todo):
         p = todo[i]
         b, bj = _scan(order[p], p, W, m, C, t, width, key, sc, order, best[p], bestj[p])
@@ -254,7 +273,7 @@ def _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, tod
         nnd[n] = best[p]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**_KERNEL, inline="always")
 def _add_log(v, logs, prod, count):
     """Add ``ln v`` to the running ``logs + ln(prod)`` if ``v > 0``; count it."""
     if v > 0.0:
@@ -269,7 +288,7 @@ def _add_log(v, logs, prod, count):
     return logs, prod, count
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
     """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step.
 
@@ -320,7 +339,7 @@ def _n_blocks(n_series):
     return max(1, min(n_series, 64 * numba.get_num_threads()))
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
     """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
 
@@ -332,7 +351,11 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     R = C - t
     W = _SWEEP
     y = np.empty(N)
-    key = np.empty(C)
+    keypad = np.empty(C + 2 * (W + 1))
+    keypad[:W + 1] = -_FAR
+    keypad[C + W + 1:] = _FAR
+    key = keypad[W + 1:C + W + 1]
+    flag = np.empty(C, dtype=np.bool_)
     sc = np.empty(m * C)
     best = np.empty(C)
     nnd = np.empty(C)
@@ -343,7 +366,7 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     bestj = np.empty(C, dtype=np.int64)
     todo = np.empty(C, dtype=np.int64)
     nn = np.empty(C, dtype=np.int64)
-    bucket = np.empty(_BUCKETS_PER_POINT * C + 1, dtype=np.int64)
+    bucket = np.empty(_BUCKETS_PER_POINT * C, dtype=np.int64)
     for s in range(lo, hi):
         r = s - lo
         x = buf[s * rs:s * rs + N]
@@ -351,11 +374,11 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         status[r] = st
         if st != 0:
             continue
-        _nearest(offs, C, R, t, key, sc, order, rank, best, bestj, pair, ordpad, todo, nn, nnd)
+        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag, nn, nnd)
         _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _curves_block(buf, rs, N, lo, hi, offs, S, t, out, bad):
     sums = np.empty((hi - lo, S + 1))
     counts = np.empty((hi - lo, S + 1), dtype=np.int64)
@@ -371,7 +394,7 @@ def _curves_block(buf, rs, N, lo, hi, offs, S, t, out, bad):
             out[s, i] = sums[r, i] / counts[r, i] / 2.0 if counts[r, i] > 0 else np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(**_KERNEL)
 def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
     # Only y_0 and y_1 enter the exponent, so only two steps are followed.
     sums = np.empty((hi - lo, 2))
@@ -390,14 +413,14 @@ def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
 
 # The parallel loops only hand out blocks of series: code inside a prange body is
 # compiled with less aliasing information and ran about 20% slower.
-@njit(parallel=True, cache=True)
+@njit(**_KERNEL_PARALLEL)
 def _curves_numba(buf, rs, N, n, offs, S, t, n_blocks, out, bad):
     for blk in prange(n_blocks):
         _curves_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
                       out, bad)
 
 
-@njit(parallel=True, cache=True)
+@njit(**_KERNEL_PARALLEL)
 def _lyap_numba(buf, rs, N, n, offs, S, t, static_tol, n_blocks, out, bad):
     for blk in prange(n_blocks):
         _lyap_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
