@@ -374,7 +374,8 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         status[r] = st
         if st != 0:
             continue
-        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag, nn, nnd)
+        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+                 nn, nnd)
         _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
