@@ -47,7 +47,7 @@ def search(n_jobs, X, y, epochs):
     clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), lr=0.05, max_epochs=epochs,
                                batch_size=1, window_size=160, maxlag=4, random_state=0,
                                callbacks=[RecordThreads()])
-    grid = {"alpha": [0.01, 0.05], "hidden_layer_sizes": [(4,), (6,)]}
+    grid = {"significance": [0.01, 0.05], "hidden_layer_sizes": [(4,), (6,)]}
     gs = GridSearchCV(clf, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0),
                       scoring={"accuracy": "accuracy", "threads": most_threads},
                       refit="accuracy", n_jobs=n_jobs)

@@ -38,7 +38,7 @@ ax.legend()
 
 ax = axes[1, 0]
 ax.hist(clf.granger_pvalues_[~np.isnan(clf.granger_pvalues_)], bins=20, color="grey")
-ax.axvline(clf.alpha, color="red", label=f"alpha = {clf.alpha}")
+ax.axvline(clf.significance, color="red", label=f"significance = {clf.significance}")
 ax.set(title="Granger p-values (minimum over lags)", xlabel="p-value", ylabel="weights")
 ax.legend()
 

@@ -24,7 +24,7 @@ model = make_pipeline(
                          maxlag="auto", target_accuracy=0.95, random_state=0),
 )
 grid = {
-    "legcprunedclassifier__alpha": [0.01, 0.05],
+    "legcprunedclassifier__significance": [0.01, 0.05],
     "legcprunedclassifier__correction": [None, "bonferroni"],
 }
 search = GridSearchCV(model, grid, cv=3, n_jobs=2)

@@ -105,8 +105,9 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     maxlag : int or "auto", default=14
         Largest Granger lag. ``"auto"`` uses 14 or, with too few windows for it, the
         largest feasible lag (with a warning).
-    alpha : float in (0, 1), default=0.05
-        Significance level: a weight whose p-value is ``>= alpha`` is pruned.
+    significance : float in (0, 1), default=0.05
+        Significance level of the Granger test: a weight whose p-value is
+        ``>= significance`` is pruned.
     gc_test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
         Granger test statistic (statsmodels' names).
     correction : {None, "bonferroni", "fdr_bh"}, default=None
@@ -122,7 +123,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Prune at most this share of the weights, least causal first (beyond the paper).
     amount : int, float or None, default=None
         For the baselines, the number (int) or share (float) of weights to prune. With
-        ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of ``alpha``.
+        ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of ``significance``.
     fine_tune : {"rewind", "continue", None}, default="rewind"
         ``"rewind"`` retrains the sparse network from the initial weights (the paper),
         ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense weights.
@@ -253,7 +254,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         "le_steps": [Interval(Integral, 1, None, closed="left")],
         "theiler_window": [Interval(Integral, 0, None, closed="left")],
         "maxlag": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "significance": [Interval(Real, 0, 1, closed="neither")],
         "gc_test": [StrOptions({"ssr_chi2test", "ssr_ftest"})],
         "correction": [None, StrOptions({k for k in CORRECTIONS if k})],
         "untestable": [StrOptions(set(UNTESTABLE_POLICIES))],
@@ -294,7 +295,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         le_steps=3,
         theiler_window=0,
         maxlag=14,
-        alpha=0.05,
+        significance=0.05,
         gc_test="ssr_chi2test",
         correction=None,
         untestable="keep",
@@ -329,7 +330,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self.le_steps = le_steps
         self.theiler_window = theiler_window
         self.maxlag = maxlag
-        self.alpha = alpha
+        self.significance = significance
         self.gc_test = gc_test
         self.correction = correction
         self.untestable = untestable
@@ -688,7 +689,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         return noncausal_mask(
             result.pvalue,
             result.untestable,
-            alpha=self.alpha,
+            significance=self.significance,
             correction=self.correction,
             untestable_policy=self.untestable,
             max_sparsity=self.max_sparsity,
@@ -701,7 +702,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             return
         message = (
             f"pruning removed every weight of layer(s) {empty}: no signal passes to the "
-            "output, and the network predicts from biases alone. Use a larger alpha, "
+            "output, and the network predicts from biases alone. Use a larger significance, "
             "max_sparsity, or a smaller amount"
         )
         if self.on_empty_layer == "raise":
@@ -834,7 +835,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             untestable = int(np.isnan(self.granger_pvalues_).sum())
             lines.append(
                 f"{len(self.misclassification_)} windows of {self.window_size} steps, "
-                f"maxlag={self.maxlag_}, alpha={self.alpha}, untestable weights: {untestable} "
+                f"maxlag={self.maxlag_}, significance={self.significance}, untestable weights: {untestable} "
                 f"({self.untestable})"
             )
         lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")

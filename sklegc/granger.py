@@ -76,7 +76,7 @@ class GrangerResult:
     ----------
     pvalue : ndarray of shape (n,)
         Smallest p-value over the lags that could be tested; NaN when no lag could.
-        This is the p-value the LEGCNet paper prunes on (non-causal when ``>= alpha``).
+        This is the p-value the LEGCNet paper prunes on (non-causal when ``>= significance``).
     pvalues : ndarray of shape (n, maxlag)
         ``pvalues[i, p - 1]`` is the p-value of cause ``i`` at lag ``p``; NaN where the
         test cannot be computed.
@@ -198,10 +198,10 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
       test anything (often a statistic of 0 and a p-value of 1).
 
     The rule is per lag: a failure at one lag leaves the others tested. ``pvalue`` is the
-    minimum over the tested lags, so pruning on ``pvalue >= alpha`` never prunes a cause
+    minimum over the tested lags, so pruning on ``pvalue >= significance`` never prunes a cause
     that could not be tested at all (NaN compares false). The authors' pipeline, which
     called statsmodels with all lags at once, got no p-value as soon as one lag failed
-    and kept the weight; ``(pvalue >= alpha) & ~untestable`` reproduces that rule.
+    and kept the weight; ``(pvalue >= significance) & ~untestable`` reproduces that rule.
 
     The statistic is computed as ``(SSR_r - SSR_u)`` accumulated directly (never as a
     difference of two nearly equal sums), so it is never negative; statsmodels can report

@@ -17,7 +17,7 @@ CORRECTIONS = {None: None, "bonferroni": "bonferroni", "fdr_bh": "fdr_bh"}
 UNTESTABLE_POLICIES = ("keep", "prune")
 
 
-def noncausal_mask(pvalues, untestable, *, alpha=0.05, correction=None, untestable_policy="keep",
+def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, untestable_policy="keep",
                    max_sparsity=None, amount=None):
     """Decide which weights are pruned from their Granger p-values.
 
@@ -27,8 +27,8 @@ def noncausal_mask(pvalues, untestable, *, alpha=0.05, correction=None, untestab
         Each weight's p-value (NaN for untestable weights).
     untestable : ndarray of bool, shape (n_weights,)
         Weights whose Granger test could not be computed.
-    alpha : float, default=0.05
-        Significance level: a weight with ``p >= alpha`` is non-causal and pruned.
+    significance : float, default=0.05
+        Significance level: a weight with ``p >= significance`` is non-causal and pruned.
     correction : {None, "bonferroni", "fdr_bh"}, default=None
         Multiple-testing correction over the testable weights (statsmodels'
         ``multipletests``); a weight is causal when the corrected test rejects.
@@ -37,7 +37,7 @@ def noncausal_mask(pvalues, untestable, *, alpha=0.05, correction=None, untestab
     max_sparsity : float in [0, 1] or None, default=None
         Prune at most this fraction of all weights, the least causal (largest p) first.
     amount : int, float or None, default=None
-        Instead of the ``alpha`` rule, prune exactly this many weights (int) or this
+        Instead of the ``significance`` rule, prune exactly this many weights (int) or this
         fraction of the weights (float), least causal first; untestable weights rank after
         every testable one when they are kept, before them when they are pruned.
 
@@ -63,11 +63,11 @@ def noncausal_mask(pvalues, untestable, *, alpha=0.05, correction=None, untestab
     testable = ~untestable
     causal = np.zeros(n, dtype=bool)
     if correction is None:
-        causal[testable] = pvalues[testable] < alpha
+        causal[testable] = pvalues[testable] < significance
     elif testable.any():
         from statsmodels.stats.multitest import multipletests
 
-        causal[testable] = multipletests(pvalues[testable], alpha=alpha, method=correction)[0]
+        causal[testable] = multipletests(pvalues[testable], alpha=significance, method=correction)[0]
     to_prune = ~causal & testable
     if untestable_policy == "prune":
         to_prune |= untestable

@@ -37,7 +37,7 @@ def test_fit_records_the_method_end_to_end(small_problem):
 
 def test_pruned_weights_are_the_noncausal_ones_and_stay_zero(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**{**FAST, "alpha": 0.3}).fit(X, y)
+    clf = LEGCPrunedClassifier(**{**FAST, "significance": 0.3}).fit(X, y)
     p = clf.granger_pvalues_
     noncausal = ~np.isnan(p) & (p >= 0.3)
     assert clf.n_weights_pruned_ == noncausal.sum() > 0
@@ -109,7 +109,7 @@ def test_magnitude_baseline_prunes_the_smallest_trained_weights(small_problem):
 def test_fine_tune_none_keeps_the_dense_weights_masked(small_problem):
     X, y = small_problem
     dense = LEGCPrunedClassifier(**FAST, pruning="none").fit(X, y)
-    kept = LEGCPrunedClassifier(**{**FAST, "alpha": 0.3}, fine_tune=None).fit(X, y)
+    kept = LEGCPrunedClassifier(**{**FAST, "significance": 0.3}, fine_tune=None).fit(X, y)
     a = np.concatenate([w.reshape(-1) for w in effective_weights(dense).values()])
     b = np.concatenate([w.reshape(-1) for w in effective_weights(kept).values()])
     np.testing.assert_array_equal(b, np.where(kept.pruned_, 0.0, a))
@@ -125,7 +125,7 @@ def test_amount_with_legc_prunes_the_least_causal_first(small_problem):
 
 def test_max_sparsity_caps_pruning(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**{**FAST, "alpha": 0.9}, max_sparsity=0.25).fit(X, y)
+    clf = LEGCPrunedClassifier(**{**FAST, "significance": 0.9}, max_sparsity=0.25).fit(X, y)
     assert clf.n_weights_pruned_ <= 6
 
 
@@ -185,7 +185,7 @@ def test_custom_module_with_routed_parameters(small_problem):
 
 def test_pickle_round_trip_gives_identical_predictions(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**{**FAST, "alpha": 0.3}).fit(X, y)
+    clf = LEGCPrunedClassifier(**{**FAST, "significance": 0.3}).fit(X, y)
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(restored.pruned_, clf.pruned_)
@@ -193,7 +193,7 @@ def test_pickle_round_trip_gives_identical_predictions(small_problem):
 
 def test_pruning_report_lists_every_layer(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**{**FAST, "alpha": 0.3}).fit(X, y)
+    clf = LEGCPrunedClassifier(**{**FAST, "significance": 0.3}).fit(X, y)
     frame = clf.pruning_report(as_frame=True)
     assert list(frame["layer"]) == [name for name, _ in clf.weight_layers_] + ["total"]
     assert frame["pruned"].iloc[-1] == clf.n_weights_pruned_

@@ -196,7 +196,7 @@ def test_the_fitted_model_keeps_no_training_data(small_problem):
 # -- bad settings ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("param, value", [
-    ("alpha", -0.1), ("alpha", 1.0), ("window_overlap", 1), ("mode", "xx"), ("maxlag", 0),
+    ("significance", -0.1), ("significance", 1.0), ("window_overlap", 1), ("mode", "xx"), ("maxlag", 0),
     ("on_empty_layer", "ignore"), ("pruning", "l1"), ("lr", 0.0), ("window_size", 0),
 ])
 def test_out_of_range_parameters_are_refused_at_fit_naming_the_parameter(small_problem, param,
@@ -317,14 +317,14 @@ def test_same_seed_same_model_whatever_the_global_rngs(small_problem):
     for global_seed in (1, 999):
         torch.manual_seed(global_seed)
         np.random.seed(global_seed)
-        fits.append(fit_quietly(make_clf(alpha=0.3), X, y))
+        fits.append(fit_quietly(make_clf(significance=0.3), X, y))
     a, b = fits
     for key, value in a.initial_state_.items():
         torch.testing.assert_close(value, b.initial_state_[key], rtol=0, atol=0)
     np.testing.assert_array_equal(a.pruned_, b.pruned_)
     np.testing.assert_array_equal(a.lyapunov_, b.lyapunov_)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    other = fit_quietly(make_clf(alpha=0.3, random_state=1), X, y)
+    other = fit_quietly(make_clf(significance=0.3, random_state=1), X, y)
     assert not torch.equal(other.initial_state_["layers.0.weight"],
                            a.initial_state_["layers.0.weight"])
 
@@ -335,7 +335,7 @@ def _n_pruned(estimator, X, y):
 
 def test_grid_search_workers_reproduce_direct_fits(small_problem):
     X, y = small_problem
-    grid = {"alpha": [0.1, 0.3], "hidden_layer_sizes": [(3,)]}
+    grid = {"significance": [0.1, 0.3], "hidden_layer_sizes": [(3,)]}
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     scoring = {"accuracy": "accuracy", "pruned": _n_pruned}
     searches = {}
@@ -359,7 +359,7 @@ def test_grid_search_workers_reproduce_direct_fits(small_problem):
 
 def test_second_fit_starts_from_scratch(small_problem):
     X, y = small_problem
-    clf = make_clf(alpha=0.3)
+    clf = make_clf(significance=0.3)
     first = fit_quietly(clf, X, y)
     proba, pruned = first.predict_proba(X), first.pruned_.copy()
     history_length = len(clf.net_.history)
@@ -386,7 +386,7 @@ def fitted():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(120, 5)).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
-    return fit_quietly(make_clf(alpha=0.3), X, y), X, y
+    return fit_quietly(make_clf(significance=0.3), X, y), X, y
 
 
 def _assert_same_model(restored, clf, X):

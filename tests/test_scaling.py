@@ -21,7 +21,7 @@ from sklegc.estimator import PruningWarning
 
 CONFIG = dict(hidden_layer_sizes=(3,), lr=0.5, max_epochs=4, batch_size=1, window_size=20,
               maxlag=3, random_state=0)
-GRID = {"alpha": [0.1, 0.3]}
+GRID = {"significance": [0.1, 0.3]}
 SEEN = []  # (thread name, torch threads, numba threads) at the start of each training phase
 
 
@@ -77,7 +77,7 @@ def _fit(search, X, y):
 def test_fit_caps_threads_at_the_workers_share_and_restores_them(problem, two_torch_threads,
                                                                  monkeypatch):
     X, y = problem
-    clf = LEGCPrunedClassifier(**CONFIG, alpha=0.3, callbacks=[RecordThreads()])
+    clf = LEGCPrunedClassifier(**CONFIG, significance=0.3, callbacks=[RecordThreads()])
     _fit(clf, X, y)
     assert {torch_n for _, torch_n, _ in SEEN} == {2}  # outside a worker: left alone
     SEEN.clear()

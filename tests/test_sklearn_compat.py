@@ -46,7 +46,7 @@ def cancer():
 
 def test_clone_keeps_parameters_and_drops_fitted_state(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**FAST, module__activation="tanh", alpha=0.2).fit(X, y)
+    clf = LEGCPrunedClassifier(**FAST, module__activation="tanh", significance=0.2).fit(X, y)
     twin = clone(clf)
     assert twin.get_params() == clf.get_params()
     assert not hasattr(twin, "mask_")
@@ -61,7 +61,7 @@ def test_pipeline_pickle_cross_val_and_grid_search(cancer):
 
     search = GridSearchCV(
         model,
-        {"legcprunedclassifier__alpha": [0.01, 0.2],
+        {"legcprunedclassifier__significance": [0.01, 0.2],
          "legcprunedclassifier__hidden_layer_sizes": [(3,), (4,)]},
         cv=2,
         n_jobs=2,

@@ -268,7 +268,7 @@ def _trace_plot(out, dataset, seed):
     return fig
 
 
-def _pvalue_plot(out, frame, alpha=0.05):
+def _pvalue_plot(out, frame, significance=0.05):
     import matplotlib.pyplot as plt
 
     main = frame[(frame["study"] == "tables") & frame["method"].isin(["LEGCNet-FT", "LEGCNet-PT"])]
@@ -290,7 +290,7 @@ def _pvalue_plot(out, frame, alpha=0.05):
             v = v[~np.isnan(v)]
             ax.hist(v, bins=bins, histtype="step", color=f"C{i}", lw=1.5,
                     weights=np.full(len(v), 1 / max(len(v), 1)), label=method[-2:])
-        ax.axvline(alpha, color="k", ls=":", lw=1)
+        ax.axvline(significance, color="k", ls=":", lw=1)
         ax.set_title(PAPER_DATASET.get(dataset, dataset), fontsize=9)
         ax.set_xlabel("Granger p-value")
         ax.legend(fontsize=7)
@@ -476,7 +476,7 @@ def write_report(out, *, image_prefix="", planned=None, quick=None):
         lines += ["## A trace", "", f"![trace]({image_prefix}{images['trace']})", ""]
     if "pvalues" in images:
         lines += ["## Granger p-values", "", f"![p-values]({image_prefix}{images['pvalues']})",
-                  "", "Share of weights per p-value bin (all seeds pooled); dotted: alpha = "
+                  "", "Share of weights per p-value bin (all seeds pooled); dotted: significance level = "
                   "0.05, at or above which a weight is pruned.", ""]
     lines += ["## Settings", "", *_settings_table(datasets, quick), ""]
     failed = (out / "errors.log").is_file()
