@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from sklegc import LEGCPrunedClassifier
-from sklegc.estimator import PruningWarning
+from sklegc.estimator import PAPER_PARAMS, PruningWarning
 
 
 class RecordThreads(Callback):
@@ -44,8 +44,8 @@ def most_threads(estimator, X, y):
 
 
 def search(n_jobs, X, y, epochs):
-    clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), lr=0.05, max_epochs=epochs,
-                               batch_size=1, window_size=160, maxlag=4, random_state=0,
+    clf = LEGCPrunedClassifier(**{**PAPER_PARAMS, "window_size": 160, "maxlag": 4},
+                               hidden_layer_sizes=(6,), lr=0.05, max_epochs=epochs, random_state=0,
                                callbacks=[RecordThreads()])
     grid = {"significance": [0.01, 0.05], "hidden_layer_sizes": [(4,), (6,)]}
     gs = GridSearchCV(clf, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0),

@@ -7,6 +7,7 @@ the same batches a shuffled DataLoader gives, at a fraction of the overhead.
 """
 
 import math
+from collections.abc import Mapping
 
 import torch
 
@@ -17,7 +18,9 @@ class TensorBatches:
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
-        A dataset whose ``X`` and ``y`` are arrays or tensors of equal length.
+        A dataset whose ``X`` and ``y`` are arrays or tensors of equal length; ``X`` may
+        also be a dict of them (for instance ``{"X": X, "sample_weight": w}``), batched
+        alike.
     batch_size : int
         Rows per batch; the last batch may be smaller.
     shuffle : bool, default=False
@@ -37,24 +40,29 @@ class TensorBatches:
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None):
-        self.X = torch.as_tensor(dataset.X)
+        X = dataset.X
+        self.X = ({k: torch.as_tensor(v) for k, v in X.items()} if isinstance(X, Mapping)
+                  else torch.as_tensor(X))
         self.y = torch.as_tensor(dataset.y)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __len__(self):
-        return math.ceil(len(self.X) / self.batch_size)
+        return math.ceil(len(self.y) / self.batch_size)
 
     def __iter__(self):
-        X, y, n = self.X, self.y, len(self.X)
+        X, y, n = self.X, self.y, len(self.y)
+        take = ((lambda index: {k: v[index] for k, v in X.items()}) if isinstance(X, dict)
+                else X.__getitem__)
         if not self.shuffle:
             for start in range(0, n, self.batch_size):
-                yield X[start:start + self.batch_size], y[start:start + self.batch_size]
+                batch = slice(start, start + self.batch_size)
+                yield take(batch), y[batch]
             return
         # Gather each batch by index rather than permuting all of X, which would hold a
         # second copy of the training data for the whole epoch.
         order = torch.randperm(n, generator=self.generator)
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
-            yield X[index], y[index]
+            yield take(index), y[index]

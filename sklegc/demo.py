@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .estimator import LEGCPrunedClassifier, PruningWarning
+from .estimator import PAPER_PARAMS, LEGCPrunedClassifier, PruningWarning
 
 # Settings in the spirit of the paper's tabular experiments (per-sample SGD, sigmoid units,
 # squared-error loss, windows of about 200 steps), sized to run in about a minute on a laptop.
@@ -75,7 +75,7 @@ def run_demo(dataset="breast_cancer", random_state=0, verbose=0):
     }
     rows, notes = [], []
     for name, extra in models.items():
-        clf = LEGCPrunedClassifier(**spec["params"], **extra, maxlag="auto",
+        clf = LEGCPrunedClassifier(**{**PAPER_PARAMS, **spec["params"], **extra, "maxlag": "auto"},
                                    random_state=random_state, verbose=verbose)
         model = make_pipeline(StandardScaler(), clf)
         start = time.perf_counter()

@@ -1,10 +1,28 @@
-"""``LEGCPrunedClassifier``: dense training, chaos-causality pruning and fine-tuning in one fit."""
+"""``LEGCPrunedClassifier``: dense training, chaos-causality pruning and fine-tuning in one fit.
 
+``fit`` reads as the method's phases, each a short method of the class:
+
+1. ``_plan``: the sizes that depend on the data (``"auto"`` batch size, window length,
+   traced epochs, the number of windows the Granger test needs);
+2. ``_train_dense``: dense training, traced with :class:`~sklegc.trajectory.WeightTracer`
+   when the pruning is the method's (the trajectory is reduced to windowed Lyapunov
+   exponents as it is recorded);
+3. ``_decide``: which weights to keep (the Granger decision, or a baseline);
+4. ``_apply_mask``: masks through :mod:`torch.nn.utils.prune`, with the rewind;
+5. ``_fine_tune``: training of the sparse network;
+6. ``_check_accuracy``: the sparse network against the dense one on the decision data.
+
+The vocabulary shared with scikit-learn's ``MLPClassifier`` lives in
+:mod:`sklegc._vocabulary`; the skorch net that trains is :class:`sklegc.net.PrunableNet`.
+"""
+
+import contextlib
 import copy
 import inspect
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,29 +33,68 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._vocabulary import MLPVocabularyMixin, recognised_mistake, unknown_parameter_message
 from .batching import TensorBatches
 from .granger import granger_tests, max_feasible_lag
 from .masks import (
     CORRECTIONS,
     UNTESTABLE_POLICIES,
-    apply_baseline,
     apply_masks,
+    baseline_keep,
     noncausal_mask,
+    remove_masks,
 )
+from .net import Convergence, PrunableNet
 from .network import ACTIVATIONS, LOSSES, MLP, ClassificationLoss, prunable_layers, scores_to_proba
 from .threads import limited_threads, torch_rng_lock, worker_thread_budget
-from .trajectory import TrainingAccuracy, WeightTracer
+from .trajectory import TrainingAccuracy, WeightTracer, accuracy
 from .windows import min_window_size, n_windows, window_stride
 
 PAPER_MAXLAG = 14
 
-# Prefixed parameters are routed to skorch, as in skorch itself.
-_ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__")
+PAPER_PARAMS = {
+    "activation": "logistic",
+    "loss": "mse",
+    "optimizer": torch.optim.SGD,
+    "alpha": 0.0,
+    "batch_size": 1,
+    "tol": None,
+    "window_size": 200,
+    "maxlag": PAPER_MAXLAG,
+}
+"""The paper's training protocol, one line away from the defaults.
 
+Per-sample SGD on sigmoid units with the squared-error loss and no L2 penalty, a fixed
+number of epochs (no convergence stop), windows of 200 steps and the Granger test over
+lags 1..14. The rest of the paper's protocol is the defaults (``mode="ft"``,
+``significance=0.05``, ``fine_tune="rewind"``); the paper sized the network, the learning
+rate, the epochs and (for ``mode="pt"``) ``trace_fraction`` per dataset, so they are not in
+it::
+
+    LEGCPrunedClassifier(**PAPER_PARAMS, hidden_layer_sizes=(6,), lr=0.01, max_epochs=50)
+"""
+
+# Prefixed parameters are routed to skorch, as in skorch itself.
+_ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__",
+                    "callbacks__")
+
+# The rules behind the "auto" values; docs/user_guide.md gives the figures behind them.
+_AUTO_ROWS_PER_STEP = 32  # batch_size="auto": at least 32 optimizer steps per epoch ...
+_AUTO_MAX_BATCH = 200  # ... up to MLPClassifier's batch of 200 rows
+_AUTO_WINDOW = (30, 200)  # window_size="auto": a quarter of an epoch's steps, clipped
+_MONITOR_ROWS = 10_000  # accuracies during training are measured on at most this many rows
+
+# Below this many multiply-adds per optimizer step (batch rows x parameters) a thread pool
+# costs more than it saves: on 2 cores, a (3, 3) cross-entropy took 0.004 ms on one thread
+# and 0.28 ms on two. Such phases train on one thread.
+_ONE_THREAD_WORK = 2 ** 20
+
+ACCURACY_TOLERANCE = 0.02
+"""Largest drop in accuracy, dense to pruned on the decision data, that passes silently."""
 
 # scikit-learn's input checks name the problem; these add what to do about it.
 _INPUT_FIXES = (
@@ -51,60 +108,151 @@ _INPUT_FIXES = (
     ("feature names should match", "Pass X with the same columns, in the same order, as in fit."),
 )
 
+# Features whose spread exceeds this stall a sigmoid or tanh network and make SGD unstable.
+_LARGE_SCALE = 100.0
+
 
 class PruningWarning(UserWarning):
-    """The pruning step did something the user should look at (nothing pruned, a layer emptied)."""
+    """The pruning step did something the user should look at (nothing pruned, a layer
+    emptied, accuracy lost)."""
 
 
-class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
+@dataclass
+class _Data:
+    """One fit's data as tensors: training rows, validation rows, the rows the accuracies
+    and the decision are measured on, and their sample weights (None: unweighted)."""
+
+    X: object
+    y: object
+    w: object
+    X_val: object = None
+    y_val: object = None
+    w_val: object = None
+    X_acc: object = None
+    y_acc: object = None
+    w_acc: object = None
+
+    @property
+    def monitor(self):
+        """The decision data: the validation rows if any, else (a sample of) the training rows."""
+        if self.X_val is not None:
+            return self.X_val, self.y_val, self.w_val
+        return self.X_acc, self.y_acc, self.w_acc
+
+    @property
+    def fit_input(self):
+        return self.X if self.w is None else {"X": self.X, "sample_weight": self.w}
+
+
+@dataclass
+class _Plan:
+    """What one fit does, with every "auto" value resolved."""
+
+    pruning: str
+    batch_size: int
+    steps_per_epoch: int
+    dense_epochs: int
+    window_size: int = None
+    min_windows: int = None
+    maxlag: int = None
+
+    @property
+    def traced(self):
+        return self.pruning == "legc"
+
+
+class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     """Neural-network classifier pruned by chaos-causality (LEGCNet).
 
-    ``fit`` trains a dense multi-layer perceptron with SGD while tracing every weight,
-    computes each weight's largest Lyapunov exponent over overlapping windows of its
-    trajectory, tests whether that exponent series Granger-causes the network's
-    misclassification rate, prunes the non-causal weights, and fine-tunes the sparse network
-    (by default from the same initial weights, as the paper does). The pruned weights are
-    held at zero by :mod:`torch.nn.utils.prune` masks.
+    ``fit`` trains a dense multi-layer perceptron while tracing every weight, computes
+    each weight's largest Lyapunov exponent over overlapping windows of its trajectory,
+    tests whether that exponent series Granger-causes the network's misclassification
+    rate, prunes the non-causal weights, and fine-tunes the sparse network (by default
+    from the same initial weights, as the paper does). The pruned weights are held at zero
+    by :mod:`torch.nn.utils.prune` masks.
+
+    It is a drop-in for scikit-learn's ``MLPClassifier``: the defaults are
+    ``MLPClassifier``'s network and training (100 ReLU units, Adam at 1e-3, L2 penalty
+    1e-4, log loss, stop when the training loss stops improving), and the sizes the
+    method needs are chosen from the data. ``MLPClassifier`` parameters spelled
+    differently here (``max_iter``, ``learning_rate_init``, ``solver``, ...) are refused
+    with the name to use. The paper's protocol is :data:`PAPER_PARAMS`.
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(8,)
-        Width of each hidden layer of the default MLP.
-    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
-        Hidden-unit non-linearity of the default MLP (the paper: sigmoid).
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Width of each hidden layer of the default MLP (``MLPClassifier``'s default).
+    activation : {"relu", "logistic", "sigmoid", "tanh", "identity"}, default="relu"
+        Hidden-unit non-linearity of the default MLP; ``"logistic"`` and ``"sigmoid"`` are
+        the same (the paper's).
+    alpha : float >= 0, default=1e-4
+        L2 penalty, as in ``MLPClassifier``: ``alpha / 2 * sum(W ** 2)`` over the weights
+        of the ``nn.Linear`` layers (not the biases), divided by the (weighted) number of
+        samples in the batch, is added to the batch loss.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size. ``"auto"`` is ``clip(n_samples // 32, 1, 200)``: at least 32
+        optimizer steps per epoch on small data, so that the trajectories have enough
+        steps for their windows, and ``MLPClassifier``'s 200 rows on large data.
+    lr : float, default=1e-3
+        Learning rate (``MLPClassifier``'s ``learning_rate_init``).
+    max_epochs : int, default=200
+        Most epochs of each training phase (``MLPClassifier``'s ``max_iter``).
+    optimizer : torch.optim.Optimizer subclass, default=torch.optim.Adam
+        Optimizer class (``MLPClassifier``'s ``solver``); ``optimizer__*`` parameters are
+        passed to it (``optimizer__momentum``, ``optimizer__betas``, ...).
+    loss : {"cross_entropy", "mse"}, default="cross_entropy"
+        ``"cross_entropy"`` is the log loss ``MLPClassifier`` minimises; ``"mse"`` is the
+        paper's squared error on the sigmoid / softmax outputs.
+    tol : float >= 0 or None, default=1e-4
+        Convergence: a phase stops when its training loss (validation accuracy with
+        ``early_stopping``) has not improved by at least ``tol`` for more than
+        ``n_iter_no_change`` epochs in a row, as in ``MLPClassifier``. ``None`` never
+        stops early (the paper trained for a fixed number of epochs). The traced phase
+        never stops before its trace has the windows the Granger test needs.
+    n_iter_no_change : int, default=10
+        See ``tol``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified): convergence is
+        judged on its accuracy, the best epoch's weights are restored at the end of each
+        phase, and the misclassification rate the causality test reads is measured on it.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training data held out with ``early_stopping``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as in ``LogisticRegression``: ``"balanced"`` is
+        ``n_samples / (n_classes * np.bincount(y))``. They multiply ``sample_weight`` and,
+        like it, weigh the loss and the misclassification rate the causality test reads.
+    warm_start : bool, default=False
+        When fitted, ``fit`` starts from the fitted network and its mask: the pruned
+        weights stay pruned, the new decision prunes further (iterative pruning), and the
+        rewind goes back to the first fit's initial weights.
     module : torch.nn.Module subclass or instance, default=None
         A network to use instead of the default MLP. Its ``forward`` returns raw scores of
         shape (n_samples, 1) for a binary problem, (n_samples, n_classes) otherwise. If its
         constructor takes ``n_features`` / ``n_outputs`` they are filled in; other arguments
         come from ``module__*`` parameters. Every ``nn.Linear`` weight in it is prunable.
-    loss : {"mse", "cross_entropy"}, default="mse"
-        ``"mse"`` is the paper's squared error on the sigmoid / softmax outputs.
-    lr : float, default=0.01
-        Learning rate.
-    max_epochs : int, default=50
-        Planned epochs of dense training (and of fine-tuning unless ``fine_tune_epochs``).
-    batch_size : int, default=1
-        Mini-batch size (the paper: 1 on tabular data, 128 on MNIST).
-    optimizer : torch.optim.Optimizer subclass, default=torch.optim.SGD
-        Optimizer class; ``optimizer__*`` parameters are passed to it.
+        A module whose parameters are float64 is trained in float64.
     pruning : {"legc", "magnitude", "random", "none"}, default="legc"
         ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
-        (global unstructured L1 or random pruning of ``amount`` weights, no tracing);
-        ``"none"`` trains the dense network only.
+        (global unstructured L1 pruning of the trained weights, or random pruning, of
+        ``amount`` weights, no tracing); ``"none"`` trains the dense network only.
     mode : {"ft", "pt"}, default="ft"
-        ``"ft"`` traces the whole dense run; ``"pt"`` traces only the first
-        ``trace_fraction`` of ``max_epochs`` and stops dense training there.
-    trace_fraction : float in (0, 1], default=0.1
-        Share of the planned epochs traced in ``"pt"`` mode (rounded, at least one epoch).
-    window_size : int, default=200
-        Steps per window of the weight trajectories (the paper: 160 to 250).
+        ``"ft"`` traces the whole dense run; ``"pt"`` traces only the start of it
+        (``trace_fraction``) and stops dense training there.
+    trace_fraction : float in (0, 1] or "auto", default="auto"
+        With ``mode="pt"``, the share of ``max_epochs`` traced (the paper: 0.1, rounded,
+        at least one epoch); ``"auto"`` traces the epochs that give the windows the
+        Granger test needs.
+    window_size : int or "auto", default="auto"
+        Steps per window of the weight trajectories (the paper: 160 to 250). ``"auto"`` is
+        a quarter of an epoch's optimizer steps, clipped to [30, 200], shortened where the
+        planned steps would not give the windows the Granger test needs.
     window_overlap : float in [0, 1), default=0.1
         Overlap of consecutive windows.
     embedding_dim, delay, le_steps, theiler_window : int, default=2, 1, 3, 0
         Parameters of the Lyapunov exponent (TISEAN ``lyap_r -m2 -d1 -s3``, Theiler 0).
-    maxlag : int or "auto", default=14
-        Largest Granger lag. ``"auto"`` uses 14 or, with too few windows for it, the
-        largest feasible lag (with a warning).
+    maxlag : int or "auto", default="auto"
+        Largest Granger lag. ``"auto"`` uses the paper's 14 or, with too few windows for
+        it, the largest feasible lag (with a warning).
     significance : float in (0, 1), default=0.05
         Significance level of the Granger test: a weight whose p-value is
         ``>= significance`` is pruned.
@@ -123,21 +271,26 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Prune at most this share of the weights, least causal first (beyond the paper).
     amount : int, float or None, default=None
         For the baselines, the number (int) or share (float) of weights to prune. With
-        ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of ``significance``.
+        ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of
+        ``significance``.
     fine_tune : {"rewind", "continue", None}, default="rewind"
         ``"rewind"`` retrains the sparse network from the initial weights (the paper),
-        ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense weights.
+        ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense
+        weights. When nothing is pruned the dense network is kept (and, in ``"pt"`` mode,
+        trained on) rather than trained again.
     fine_tune_epochs : int or None, default=None
-        Epochs of fine-tuning; ``None`` means ``max_epochs``.
+        Most epochs of fine-tuning; ``None`` means ``max_epochs``.
     target_accuracy : float in (0, 1] or None, default=None
         Training accuracy that counts as trained. The first epoch reaching it is recorded
-        for each phase (the paper's "epochs"); untraced phases stop there. The traced dense
-        phase always runs its planned epochs, since the trajectory needs them.
-    validation_fraction : float in (0, 1) or None, default=None
-        If set, this stratified share of the training data is held out and the
-        misclassification rate is measured on it; otherwise on the training data.
+        for each phase (the paper's "epochs"); untraced phases stop there.
     callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for every training phase.
+        Extra skorch callbacks (objects or ``(name, callback)`` pairs). Each training
+        phase (the dense phase, fine-tuning, a ``partial_fit`` epoch) gets a fresh
+        (shallow) copy of each, initialised by skorch for that phase's optimizer: the
+        objects passed here are never changed, and what they refer to (a writer, a list
+        they collect into) is shared. A callback that stops training (``EarlyStopping``)
+        is held off in the traced phase until the trace has the windows the Granger test
+        needs, and stops it then.
     device : str, default="cpu"
         Torch device for training and the Lyapunov kernel (``"cuda"`` where available).
         A model fitted on ``"cuda"`` and unpickled where CUDA is unavailable is mapped to
@@ -148,8 +301,11 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     verbose : int, default=0
         ``0`` is silent; ``1`` prints skorch's epoch log.
     **kwargs
-        ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``
-        parameters, routed as in skorch.
+        ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*`` and
+        ``callbacks__*`` parameters, routed as in skorch. Any other name is refused with
+        a ``TypeError``: at once when it is an ``MLPClassifier`` name spelled differently
+        here (the message names the one to use) or a near miss of a valid name, else when
+        ``fit`` starts.
 
     Attributes
     ----------
@@ -159,9 +315,43 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Feature names, when ``X`` had string column names.
-    net_ : skorch.NeuralNet
-        The trained network (the sparse one after pruning); ``net_.history`` holds every
-        epoch of every phase, with ``phase`` and ``train_accuracy`` columns.
+    net_ : sklegc.net.PrunableNet
+        The trained skorch net (the sparse one after pruning); ``net_.history`` holds every
+        epoch of every phase, with ``phase`` and ``train_accuracy`` columns (and
+        ``valid_acc`` with ``early_stopping``).
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (n_inputs, n_outputs): the weights of the ``i``-th
+        ``nn.Linear`` layer, as in ``MLPClassifier``; pruned weights are exactly 0.
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` of shape (n_outputs,): the biases of that layer.
+    loss_curve_ : list of float
+        Training loss of every epoch of every phase, in order (the dense phase, then
+        fine-tuning, then each ``partial_fit``); the ``phase`` column of ``net_.history``
+        says which phase each entry belongs to. The loss includes the L2 penalty.
+    loss_ : float
+        Training loss of the last epoch.
+    best_loss_ : float or None
+        Lowest training loss of the phase that produced the final weights; None with
+        ``early_stopping``, as in ``MLPClassifier``.
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch of every phase with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy of the phase that produced the final weights (whose
+        weights it restored), with ``early_stopping``; else None.
+    n_iter_ : int
+        Epochs run, all phases together (``len(loss_curve_)``).
+    t_ : int
+        Training samples seen by the optimizer, all phases together.
+    n_layers_ : int
+        Number of layers, input layer included (``MLPClassifier``'s count).
+    n_outputs_ : int
+        Output units: 1 for a binary problem, the number of classes otherwise.
+    out_activation_ : str
+        ``"logistic"`` (binary) or ``"softmax"``, the output non-linearity of
+        ``predict_proba``.
+    batch_size_, window_size_ : int
+        The batch size and window length used (``"auto"`` resolved); ``window_size_`` is
+        None without tracing.
     mask_ : dict of str to ndarray of bool
         Per prunable layer, True where the weight is kept.
     weight_layers_ : list of (str, tuple)
@@ -170,6 +360,8 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         Windowed Lyapunov exponents of every weight (``pruning="legc"`` only).
     misclassification_ : ndarray of shape (n_windows,) or None
         Misclassification rate at the end of each window.
+    window_ends_ : ndarray of shape (n_windows,) or None
+        The optimizer step at which each window ends.
     granger_result_ : sklegc.granger.GrangerResult or None
         The full Granger test results.
     granger_pvalues_ : ndarray of shape (n_weights,) or None
@@ -189,6 +381,10 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     multiply_adds_ : int
         Multiply-adds per sample in the prunable layers: one per kept weight of an
         ``nn.Linear`` layer (bias additions not counted).
+    dense_accuracy_, pruned_accuracy_ : float or None
+        Accuracy of the dense network at the end of its phase and of the final network,
+        on the decision data (the validation rows with ``early_stopping``, else the
+        training rows, at most 10,000 of them); None where there was no dense phase.
     epochs_to_target_ : dict
         ``{"dense": int or None, "sparse": int or None}``, first epoch of each phase at which
         the training accuracy reached ``target_accuracy``.
@@ -205,7 +401,8 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     Input: ``X`` must be numeric and finite. SciPy sparse matrices are accepted and turned
     into dense arrays (the network computes on dense tensors), so a very wide sparse ``X``
     costs its full dense size in memory. ``X`` and ``y`` are never modified, and the fitted
-    model keeps no reference to them.
+    model keeps no reference to them. Standardise the features (``StandardScaler``):
+    features on large scales stall training, and ``fit`` warns about them.
 
     Threads: inside a parallel search (joblib's loky workers, dask workers) ``fit`` caps
     torch's and numba's threads at the worker's share of the cores (``OMP_NUM_THREADS``,
@@ -226,28 +423,33 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn.preprocessing import StandardScaler
     >>> from sklegc import LEGCPrunedClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = make_pipeline(StandardScaler(), LEGCPrunedClassifier(
-    ...     hidden_layer_sizes=(6,), lr=0.05, max_epochs=30, window_size=40,
-    ...     maxlag=4, random_state=0))
-    >>> clf.fit(X, y).score(X, y) > 0.8
+    >>> clf = make_pipeline(StandardScaler(), LEGCPrunedClassifier(random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.9
     True
     >>> clf[-1].n_weights_
-    42
+    700
     """
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "module": [None, type, torch.nn.Module],
-        "loss": [StrOptions(set(LOSSES))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [type],
+        "loss": [StrOptions(set(LOSSES))],
+        "tol": [None, Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+        "warm_start": ["boolean"],
+        "module": [None, type, torch.nn.Module],
         "pruning": [StrOptions({"legc", "magnitude", "random", "none"})],
         "mode": [StrOptions({"ft", "pt"})],
-        "trace_fraction": [Interval(Real, 0, 1, closed="right")],
-        "window_size": [Interval(Integral, 1, None, closed="left")],
+        "trace_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
+        "window_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "window_overlap": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "delay": [Interval(Integral, 1, None, closed="left")],
@@ -268,7 +470,6 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         "fine_tune": [None, StrOptions({"rewind", "continue"})],
         "fine_tune_epochs": [None, Interval(Integral, 0, None, closed="left")],
         "target_accuracy": [None, Interval(Real, 0, 1, closed="right")],
-        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "callbacks": [None, list],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -277,24 +478,31 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(8,),
-        activation="sigmoid",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        alpha=1e-4,
+        batch_size="auto",
+        lr=1e-3,
+        max_epochs=200,
+        optimizer=torch.optim.Adam,
+        loss="cross_entropy",
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        class_weight=None,
+        warm_start=False,
         module=None,
-        loss="mse",
-        lr=0.01,
-        max_epochs=50,
-        batch_size=1,
-        optimizer=torch.optim.SGD,
         pruning="legc",
         mode="ft",
-        trace_fraction=0.1,
-        window_size=200,
+        trace_fraction="auto",
+        window_size="auto",
         window_overlap=0.1,
         embedding_dim=2,
         delay=1,
         le_steps=3,
         theiler_window=0,
-        maxlag=14,
+        maxlag="auto",
         significance=0.05,
         gc_test="ssr_chi2test",
         correction=None,
@@ -305,7 +513,6 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         fine_tune="rewind",
         fine_tune_epochs=None,
         target_accuracy=None,
-        validation_fraction=None,
         callbacks=None,
         device="cpu",
         random_state=None,
@@ -314,12 +521,19 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.module = module
-        self.loss = loss
+        self.alpha = alpha
+        self.batch_size = batch_size
         self.lr = lr
         self.max_epochs = max_epochs
-        self.batch_size = batch_size
         self.optimizer = optimizer
+        self.loss = loss
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.module = module
         self.pruning = pruning
         self.mode = mode
         self.trace_fraction = trace_fraction
@@ -340,12 +554,12 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         self.fine_tune = fine_tune
         self.fine_tune_epochs = fine_tune_epochs
         self.target_accuracy = target_accuracy
-        self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         for key, value in kwargs.items():
+            self._refuse_recognised_mistake(key, TypeError)
             setattr(self, key, value)
 
     # -- parameters -------------------------------------------------------------------------
@@ -365,17 +579,21 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
     def set_params(self, **params):
         named = set(self._get_param_names())
         for key in [k for k in params if k not in named]:
+            self._refuse_recognised_mistake(key, ValueError)
             setattr(self, key, params.pop(key))
         return super().set_params(**params) if params else self
 
+    def _refuse_recognised_mistake(self, name, error):
+        # Other unknown names are refused by fit (see sklegc._vocabulary).
+        valid = self._get_param_names()
+        if not name.startswith(_ROUTED_PREFIXES) and recognised_mistake(name, valid):
+            raise error(unknown_parameter_message(name, valid))
+
     def _check_params(self):
-        self._validate_params()
         unknown = [k for k in self._routed_params() if not k.startswith(_ROUTED_PREFIXES)]
         if unknown:
-            raise TypeError(
-                f"LEGCPrunedClassifier got unexpected parameter(s) {sorted(unknown)}. Routed "
-                f"parameters must start with one of {list(_ROUTED_PREFIXES)}."
-            )
+            raise TypeError(unknown_parameter_message(unknown[0], self._get_param_names()))
+        self._validate_params()
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
@@ -390,10 +608,10 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         if self.fine_tune is None and self.pruning == "legc" and self.mode == "pt":
             raise ValueError(
                 "fine_tune=None keeps the dense weights, which mode='pt' trained only "
-                f"partially ({self.trace_fraction:.0%} of max_epochs). Use fine_tune='rewind' "
-                "or 'continue' with mode='pt', or mode='ft' with fine_tune=None."
+                "partially. Use fine_tune='rewind' or 'continue' with mode='pt', or "
+                "mode='ft' with fine_tune=None."
             )
-        if self.pruning == "legc":
+        if self.pruning == "legc" and self.window_size != "auto":
             need = min_window_size(self.embedding_dim, self.delay, self.le_steps, self.theiler_window)
             if self.window_size < need:
                 raise ValueError(
@@ -415,14 +633,16 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             )
         return sizes
 
-    def _validated_X(self, X, y="no_validation"):
-        """``X`` as a new float32 array (and ``y`` in fit), checked as scikit-learn checks them."""
+    # -- input ------------------------------------------------------------------------------
+
+    def _validated_X(self, X, y="no_validation", reset=True):
+        """``X`` as a float32 array (and ``y`` in fit), checked as scikit-learn checks them."""
         options = dict(accept_sparse=("csr", "csc", "coo"), dtype=[np.float32, np.float64])
         try:
             if isinstance(y, str) and y == "no_validation":
                 X = validate_data(self, X, reset=False, **options)
             else:
-                X, y = validate_data(self, X, y, ensure_min_samples=2, **options)
+                X, y = validate_data(self, X, y, ensure_min_samples=2, reset=reset, **options)
         except ValueError as exc:
             fix = next((fix for problem, fix in _INPUT_FIXES if problem in str(exc)), None)
             if fix is None or type(exc) is not ValueError:
@@ -441,28 +661,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             )
         return X if isinstance(y, str) and y == "no_validation" else (X, y)
 
-    # -- fit --------------------------------------------------------------------------------
-
-    def fit(self, X, y):
-        """Train, prune and fine-tune the network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
-
-        Returns
-        -------
-        self : LEGCPrunedClassifier
-            The fitted estimator.
-        """
-        # A second fit starts from scratch: nothing of an earlier fit survives, even if
-        # this one fails.
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-            delattr(self, name)
-        sizes = self._check_params()
+    def _check_y_shape(self, y):
         shape = getattr(y, "shape", None)
         if shape is None and isinstance(y, (list, tuple)):
             try:
@@ -476,10 +675,22 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 "y of class labels (for one-hot targets, y.argmax(axis=1)), or wrap the "
                 "classifier in sklearn.multioutput.MultiOutputClassifier."
             )
-        X, y = self._validated_X(X, y)
+
+    def _encode(self, y, classes=None):
         check_classification_targets(y)
-        encoder = LabelEncoder()
-        y_enc = encoder.fit_transform(y)
+        if hasattr(self, "classes_"):
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"y holds labels {unseen.tolist()} that the fitted model does not know "
+                    f"(its classes_ are {self.classes_.tolist()}). Fit again without "
+                    "warm_start to learn new classes."
+                )
+            return np.searchsorted(self.classes_, y).astype(np.int64)
+        encoder = LabelEncoder().fit(y if classes is None else classes)
+        if classes is not None and np.setdiff1d(np.unique(y), encoder.classes_).size:
+            raise ValueError("y holds labels that are not in `classes`: pass every class "
+                             "of the whole data set in `classes`.")
         if len(encoder.classes_) < 2:
             raise ValueError(
                 "LEGCPrunedClassifier needs samples of at least 2 classes in the data, but the "
@@ -487,144 +698,376 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 "two different labels."
             )
         self.classes_ = encoder.classes_
+        return encoder.transform(y).astype(np.int64)
+
+    def _sample_weight(self, sample_weight, X, y):
+        """Sample weights times class weights, rescaled to mean 1, float32; None when both
+        are absent (see :class:`~sklegc.network.ClassificationLoss` for the scaling)."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        weight = np.ones(len(y), dtype=np.float64)
+        if sample_weight is not None:
+            weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                          ensure_non_negative=True)
+        if self.class_weight is not None:
+            try:
+                weight = weight * compute_sample_weight(self.class_weight, y)
+            except ValueError as exc:
+                raise ValueError(f"class_weight={self.class_weight!r}: {exc} Use "
+                                 "'balanced' or a dict mapping every class label to a "
+                                 "weight.") from exc
+        weighted = np.unique(np.asarray(y)[weight > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                "the sample weights leave fewer than 2 classes with a positive weight "
+                f"(classes with weight: {weighted.tolist()}): a classifier needs samples of "
+                "at least 2 classes. Give samples of another class a positive weight."
+            )
+        return (weight / weight.mean()).astype(np.float32)
+
+    def _warn_large_scales(self, X):
+        spread = X.std(axis=0) if len(X) > 1 else np.zeros(X.shape[1])
+        large = np.flatnonzero((spread > _LARGE_SCALE) | (np.abs(X.mean(axis=0)) > _LARGE_SCALE))
+        if large.size:
+            warnings.warn(
+                f"{large.size} feature(s) (columns {large[:5].tolist()}"
+                f"{' ...' if large.size > 5 else ''}) have a mean or standard deviation "
+                f"above {_LARGE_SCALE:g}: on such scales the network trains slowly or not at "
+                "all. Standardise the features, e.g. make_pipeline(StandardScaler(), "
+                "LEGCPrunedClassifier()).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # -- fit --------------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Train, prune and fine-tune the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples: they weigh the loss (as in
+            ``MLPClassifier``, see :class:`~sklegc.network.ClassificationLoss` for
+            mini-batches) and the misclassification rate the causality test reads.
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+            The fitted estimator.
+        """
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        if not warm:
+            # A second fit starts from scratch: nothing of an earlier fit survives, even if
+            # this one fails.
+            self._clear_fitted()
+        sizes = self._check_params()
+        self._check_y_shape(y)
+        X, y = self._validated_X(X, y, reset=not warm)
+        y_enc = self._encode(y)
+        weight = self._sample_weight(sample_weight, X, y)
+        self._warn_large_scales(X)
+        with self._fit_context() as seed:
+            data = self._split(X, y_enc, weight, seed)
+            plan = self._plan(len(data.y), self.pruning, self.max_epochs)
+            self._fit(data, plan, sizes, seed, warm)
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train the network for one more epoch; never prunes.
+
+        On a fitted model the epoch trains the current (pruned) network, with its mask
+        held: pruned weights stay zero. On an unfitted model it builds the dense network
+        and trains it for one epoch, as ``MLPClassifier.partial_fit`` does; pruning
+        happens only in :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole data set; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True (as in "
+                             "MLPClassifier): set early_stopping=False.")
+        fitted = self.__sklearn_is_fitted__()
+        if not fitted and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit: "
+                             "every class of the whole data set, e.g. np.unique(y_all).")
+        sizes = self._check_params()
+        self._check_y_shape(y)
+        X, y = self._validated_X(X, y, reset=not fitted)
+        y_enc = self._encode(y, classes=None if fitted else classes)
+        weight = self._sample_weight(sample_weight, X, y)
+        with self._fit_context() as seed:
+            data = self._split(X, y_enc, weight, seed, early_stopping=False)
+            plan = self._plan(len(data.y), "none", 1)
+            if not fitted:
+                self._fit(data, plan, sizes, seed, warm=False)
+                return self
+            net = self.net_
+            self._match_module_dtype(net, data)
+            net.set_params(batch_size=plan.batch_size)
+            self._train(net, data, 1, "partial_fit", self._phase_callbacks(data, plan, False))
+            self._record_training_attributes(net)
+        return self
+
+    def _clear_fitted(self):
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+
+    @contextlib.contextmanager
+    def _fit_context(self):
+        """Seed everything from ``random_state``, leave torch's global RNG as it was, and
+        cap the threads inside parallel jobs; yields the seed."""
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = torch.device(self.device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices), \
                 limited_threads(worker_thread_budget()):
             torch.manual_seed(seed)
-            self._fit(X, y_enc.astype(np.int64), sizes, seed, device)
-        return self
+            yield seed
 
-    def _fit(self, X, y, sizes, seed, device):
-        X_train, y_train, X_mon, y_mon = X, y, X, y
-        if self.validation_fraction is not None and self.pruning == "legc":
-            X_train, X_mon, y_train, y_mon = train_test_split(
-                X, y, test_size=self.validation_fraction, stratify=y, random_state=seed
-            )
-        X_t = torch.as_tensor(X_train, device=device)
-        y_t = torch.as_tensor(y_train, device=device)
-        steps_per_epoch = math.ceil(len(X_train) / self.batch_size)
-        traced = self.pruning == "legc"
-        dense_epochs = self.max_epochs
-        if traced and self.mode == "pt":
-            dense_epochs = max(1, round(self.trace_fraction * self.max_epochs))
-        if traced:
-            maxlag = self._feasible_maxlag(dense_epochs * steps_per_epoch, dense_epochs, len(X_train))
+    def _split(self, X, y, weight, seed, early_stopping=None):
+        """The training, validation and monitoring rows of one fit (see :class:`_Data`)."""
+        early_stopping = self.early_stopping if early_stopping is None else early_stopping
+        X_val = y_val = w_val = None
+        if early_stopping:
+            arrays = [X, y] + ([] if weight is None else [weight])
+            try:
+                parts = train_test_split(*arrays, test_size=self.validation_fraction,
+                                         stratify=y, random_state=seed)
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping could not hold out a stratified validation_fraction="
+                    f"{self.validation_fraction} of {len(y)} rows: {exc} Use a larger "
+                    "validation_fraction, more data, or early_stopping=False."
+                ) from exc
+            X, X_val, y, y_val = parts[:4]
+            weight, w_val = (None, None) if weight is None else parts[4:]
+            if len(y_val) < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "validation_fraction or the size of your dataset.")
+        acc = np.arange(len(y))
+        if len(y) > _MONITOR_ROWS:
+            acc = np.sort(check_random_state(seed).choice(len(y), _MONITOR_ROWS, replace=False))
+        device = torch.device(self.device)
 
-        net = self._build_net(X_train.shape[1], len(self.classes_), sizes, device, seed)
+        def tensor(array):
+            return None if array is None else torch.as_tensor(array, device=device)
+
+        return _Data(
+            X=X, y=y, w=weight, X_val=tensor(X_val), y_val=tensor(y_val), w_val=tensor(w_val),
+            X_acc=tensor(X[acc]), y_acc=tensor(y[acc]),
+            w_acc=None if weight is None else tensor(weight[acc]),
+        )
+
+    def _plan(self, n_train, pruning, max_epochs):
+        """Resolve every "auto" size of a fit on ``n_train`` rows."""
+        if self.batch_size == "auto":
+            batch = int(np.clip(n_train // _AUTO_ROWS_PER_STEP, 1, _AUTO_MAX_BATCH))
+        else:
+            batch = self.batch_size
+        batch = min(batch, n_train)
+        steps_per_epoch = math.ceil(n_train / batch)
+        plan = _Plan(pruning, batch, steps_per_epoch, max_epochs)
+        if not plan.traced:
+            return plan
+        lag = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
+        plan.min_windows = 3 * lag + 2  # statsmodels' condition K > 3 * lag + 1
+        if self.window_size == "auto":
+            plan.window_size = int(np.clip(steps_per_epoch // 4, *_AUTO_WINDOW))
+        else:
+            plan.window_size = self.window_size
+        if self.mode == "pt":
+            if self.trace_fraction == "auto":
+                steps = plan.window_size + (plan.min_windows - 1) * window_stride(
+                    plan.window_size, self.window_overlap)
+                plan.dense_epochs = min(max_epochs, math.ceil(steps / steps_per_epoch))
+            else:
+                plan.dense_epochs = max(1, round(self.trace_fraction * max_epochs))
+        if self.window_size == "auto":
+            plan.window_size = self._fitting_window(plan)
+        plan.maxlag = self._feasible_maxlag(plan, n_train)
+        plan.min_windows = 3 * plan.maxlag + 2
+        return plan
+
+    def _fitting_window(self, plan):
+        """The auto window, shortened (down to the Lyapunov estimate's minimum) until the
+        planned steps give the windows the Granger test needs."""
+        steps = plan.dense_epochs * plan.steps_per_epoch
+        shortest = min_window_size(self.embedding_dim, self.delay, self.le_steps,
+                                   self.theiler_window)
+        for size in range(plan.window_size, shortest - 1, -1):
+            if n_windows(steps, size, self.window_overlap) >= plan.min_windows:
+                return size
+        return max(shortest, min(plan.window_size, steps))
+
+    def _fit(self, data, plan, sizes, seed, warm):
+        net = self.net_ if warm else self._initialize_net(data, sizes, plan, seed)
+        self._match_module_dtype(net, data)
+        initial_state = self.initial_state_ if warm else {
+            # Kept on the CPU, so that a model fitted on a GPU unpickles without one.
+            name: value.detach().cpu().clone() for name, value in net.module_.state_dict().items()}
+        previous_keep = self._flat_keep() if warm else None
+        layers = prunable_layers(net.module_)
+        self.weight_layers_ = [(name, tuple(layer.weight.shape)) for name, layer in layers]
+        self.n_weights_ = sum(layer.weight.numel() for _, layer in layers)
+        self.batch_size_ = plan.batch_size
+        self.window_size_ = plan.window_size
+        times = {"dense": 0.0, "analysis": 0.0, "sparse": 0.0}
+
+        start = time.perf_counter()
+        tracer = self._train_dense(net, data, plan)
+        times["dense"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        keep = self._decide(net, tracer, plan, seed)
+        if previous_keep is not None:
+            keep &= previous_keep
+        newly_pruned = bool((~keep).any()) and (previous_keep is None
+                                                 or bool((previous_keep & ~keep).any()))
+        self._apply_mask(net, keep, initial_state, rewind=newly_pruned)
+        times["analysis"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        self._fine_tune(net, data, plan, newly_pruned)
+        times["sparse"] = time.perf_counter() - start
+
+        self.initial_state_ = initial_state
+        self.phase_times_ = times
+        self._check_accuracy(net, data, plan)
+        self._record_training_attributes(net)
+        self.net_ = net  # last: a fit that failed half-way leaves the estimator unfitted
+
+    def _initialize_net(self, data, sizes, plan, seed):
+        net = self._build_net(data.X.shape[1], len(self.classes_), sizes, plan, seed)
         # Initial weights come from torch's global generator: seed and draw under the lock,
         # so that fits running as threads of one process get the same weights as alone.
         with torch_rng_lock:
             torch.manual_seed(seed)
             net.initialize()
-        # Kept on the CPU, so that a model fitted on a GPU unpickles on a machine without one.
-        initial_state = {name: value.detach().cpu().clone()
-                         for name, value in net.module_.state_dict().items()}
-        layers = prunable_layers(net.module_)
-        if not layers:
+        if not prunable_layers(net.module_):
             raise ValueError(
                 "the module has no torch.nn.Linear layer, so there is no weight to prune. "
                 "Use a module built from nn.Linear layers."
             )
-        self.weight_layers_ = [(name, tuple(layer.weight.shape)) for name, layer in layers]
-        self.n_weights_ = sum(layer.weight.numel() for _, layer in layers)
+        return net
 
-        accuracy_cb = TrainingAccuracy(
-            X_t, y_t, target=self.target_accuracy, stop_at_target=not traced
-        )
-        phase_cbs = [("train_accuracy", accuracy_cb)]
-        tracer = None
-        if traced:
-            tracer = WeightTracer(
-                self.window_size,
-                window_stride(self.window_size, self.window_overlap),
-                torch.as_tensor(X_mon, device=device),
-                torch.as_tensor(y_mon, device=device),
-                lyapunov_params=dict(
-                    embedding_dim=self.embedding_dim,
-                    delay=self.delay,
-                    steps=self.le_steps,
-                    theiler=self.theiler_window,
-                ),
+    def _match_module_dtype(self, net, data):
+        dtypes = {p.dtype for p in net.module_.parameters() if p.is_floating_point()}
+        if len(dtypes) > 1:
+            raise ValueError(
+                f"the module's parameters mix the dtypes {sorted(map(str, dtypes))}: give them "
+                "one dtype (module.float() or module.double())."
             )
-            phase_cbs.append(("trace", tracer))
+        dtype = dtypes.pop() if dtypes else torch.float32
+        if dtype != torch.float32:
+            data.X = data.X.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+            for name in ("X_val", "X_acc"):
+                value = getattr(data, name)
+                if value is not None:
+                    setattr(data, name, value.to(dtype))
 
-        times = {"dense": 0.0, "analysis": 0.0, "sparse": 0.0}
-        skip_dense = self.pruning == "random" and self.fine_tune == "rewind"
+    # -- phase 1: dense training, traced ------------------------------------------------------
+
+    def _phase_callbacks(self, data, plan, traced, stop_at_target=True):
+        """This project's callbacks of one phase: the accuracy record and convergence."""
+        accuracy_cb = TrainingAccuracy(data.X_acc, data.y_acc, target=self.target_accuracy,
+                                       stop_at_target=stop_at_target and not traced,
+                                       sample_weight=data.w_acc)
+        convergence = Convergence(self.tol, self.n_iter_no_change, data.X_val, data.y_val,
+                                  data.w_val)
+        return [("train_accuracy", accuracy_cb), ("convergence", convergence)]
+
+    def _train_dense(self, net, data, plan):
+        """Train the dense network (tracing it for the method); returns the tracer or None."""
         self.epochs_to_target_ = {"dense": None, "sparse": None}
         self.n_dense_steps_ = 0
-        if not skip_dense:
-            start = time.perf_counter()
-            self._train(net, X_train, y_train, dense_epochs, phase_cbs, "dense")
-            times["dense"] = time.perf_counter() - start
-            self.epochs_to_target_["dense"] = accuracy_cb.epoch_to_target_
-            self.n_dense_steps_ = sum(
-                row["train_batch_count"] for row in net.history if "train_batch_count" in row
+        self.dense_accuracy_ = None
+        # Random pruning with rewind needs no trained weights: there is no dense phase.
+        if plan.pruning == "random" and self.fine_tune == "rewind":
+            return None
+        callbacks = self._phase_callbacks(data, plan, plan.traced)
+        tracer = hold = None
+        if plan.traced:
+            X_mon, y_mon, w_mon = data.monitor
+            tracer = WeightTracer(
+                plan.window_size,
+                window_stride(plan.window_size, self.window_overlap),
+                X_mon, y_mon,
+                lyapunov_params=dict(embedding_dim=self.embedding_dim, delay=self.delay,
+                                     steps=self.le_steps, theiler=self.theiler_window),
+                w_monitor=w_mon,
             )
+            callbacks.append(("trace", tracer))
 
-        start = time.perf_counter()
-        self.lyapunov_ = self.misclassification_ = None
-        self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = self.window_ends_ = None
-        if traced:
-            pruned = self._legc_decision(tracer, maxlag)
-            if self.fine_tune == "rewind":
-                net.module_.load_state_dict(initial_state)
-            self.mask_ = apply_masks(layers, ~pruned)
-        elif self.pruning == "none":
-            self.mask_ = {name: np.ones(shape, dtype=bool) for name, shape in self.weight_layers_}
-        else:
-            if self.fine_tune == "rewind":
-                net.module_.load_state_dict(initial_state)
-            self.mask_ = apply_baseline(layers, self.pruning, self.amount, seed)
-        times["analysis"] = time.perf_counter() - start
-        self.pruned_ = ~np.concatenate([m.reshape(-1) for m in self.mask_.values()])
-        self._check_empty_layers()
+            def hold():
+                return len(tracer.lyapunov_) < plan.min_windows
 
-        if self.pruning != "none" and self.fine_tune is not None:
-            epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
-            if epochs > 0:
-                net.initialize_optimizer()
-                sparse_acc = TrainingAccuracy(X_t, y_t, target=self.target_accuracy,
-                                              stop_at_target=True)
-                start = time.perf_counter()
-                self._train(net, X_train, y_train, epochs, [("train_accuracy", sparse_acc)],
-                            "sparse")
-                times["sparse"] = time.perf_counter() - start
-                self.epochs_to_target_["sparse"] = sparse_acc.epoch_to_target_
+        self._train(net, data, plan.dense_epochs, "dense", callbacks, hold=hold)
+        self.epochs_to_target_["dense"] = callbacks[0][1].epoch_to_target_
+        self.n_dense_steps_ = sum(row.get("train_batch_count", 0) for row in net.history)
+        self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
+        return tracer
 
-        self.net_ = net
-        self.initial_state_ = initial_state
-        self.phase_times_ = times
-        self.n_weights_pruned_ = int(self.pruned_.sum())
-        self.sparsity_ = self.n_weights_pruned_ / self.n_weights_
-        self.flops_ = self.n_weights_ - self.n_weights_pruned_
-        self.multiply_adds_ = self.flops_
+    def _train(self, net, data, epochs, phase, callbacks, hold=None):
+        """Run one training phase with this project's and the user's callbacks."""
+        # A fresh copy of each callback for every phase, initialised by skorch for that
+        # phase's optimizer: the objects passed as parameters are never changed. The copy is
+        # shallow, so that what a callback refers to (a writer, a list it collects into) is
+        # the user's own.
+        user = [(cb[0], copy.copy(cb[1])) if isinstance(cb, tuple) else copy.copy(cb)
+                for cb in self.callbacks or []]
+        net.set_params(max_epochs=epochs, callbacks=callbacks + user)
+        net.initialize_callbacks()
+        work = net.batch_size * sum(p.numel() for p in net.module_.parameters())
+        net.hold_stop = hold
+        try:
+            with limited_threads(1 if work < _ONE_THREAD_WORK else None):
+                net.partial_fit(data.fit_input, data.y)
+        finally:
+            net.hold_stop = None
+        for row in net.history:
+            row.setdefault("phase", phase)
 
-    def _feasible_maxlag(self, n_steps, dense_epochs, n_train):
-        K = n_windows(n_steps, self.window_size, self.window_overlap)
+    # -- phase 2: the decision ---------------------------------------------------------------
+
+    def _feasible_maxlag(self, plan, n_train):
+        steps = plan.dense_epochs * plan.steps_per_epoch
+        K = n_windows(steps, plan.window_size, self.window_overlap)
         largest = max_feasible_lag(K) if K > 0 else 0
         wanted = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
         if largest >= wanted:
             return wanted
         if self.maxlag == "auto" and largest >= 1:
             warnings.warn(
-                f"only {K} windows fit in {n_steps} traced steps, too few for a Granger lag of "
+                f"only {K} windows fit in {steps} traced steps, too few for a Granger lag of "
                 f"{wanted}; using maxlag={largest}.",
                 PruningWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return largest
-        raise ValueError(self._too_few_windows_message(n_steps, K, dense_epochs, n_train, wanted))
+        raise ValueError(self._too_few_windows_message(plan, K, n_train, wanted))
 
-    def _too_few_windows_message(self, n_steps, K, dense_epochs, n_train, wanted):
-        W = self.window_size
+    def _too_few_windows_message(self, plan, K, n_train, wanted):
+        W = plan.window_size
+        n_steps = plan.dense_epochs * plan.steps_per_epoch
         lag = 1 if self.maxlag == "auto" else wanted
         needed_windows = 3 * lag + 2
         needed_steps = W + (needed_windows - 1) * window_stride(W, self.window_overlap)
-        steps_per_epoch = math.ceil(n_train / self.batch_size)
-        found = (f"{n_steps} optimizer steps ({dense_epochs} epochs of {steps_per_epoch} "
-                 "batches)")
+        found = (f"{n_steps} optimizer steps ({plan.dense_epochs} epochs of "
+                 f"{plan.steps_per_epoch} batches)")
         if n_steps < W:
             found += f", fewer than one window of {W} steps, so no window can be formed"
         else:
@@ -640,14 +1083,13 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                    if n_windows(n_steps, w, self.window_overlap) >= needed_windows]
         if fitting:
             fixes.append(f"window_size={fitting[0]}")
-        needed_epochs = math.ceil(needed_steps / steps_per_epoch)
+        needed_epochs = math.ceil(needed_steps / plan.steps_per_epoch)
         if self.mode == "pt":
             fixes.append(f"{needed_epochs} traced epochs (mode='pt' traces "
-                         f"round(trace_fraction * max_epochs) = {dense_epochs}: raise "
-                         "trace_fraction or max_epochs)")
+                         f"{plan.dense_epochs}: raise trace_fraction or max_epochs)")
         else:
             fixes.append(f"max_epochs={needed_epochs}")
-        if self.batch_size > 1:
+        if plan.batch_size > 1:
             fixes.append("a smaller batch_size (one optimizer step per batch)")
         return (
             f"the traced dense phase has {found}; a Granger test with maxlag={lag} needs at "
@@ -655,24 +1097,35 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             + ", or ".join(fixes) + "."
         )
 
-    def _legc_decision(self, tracer, maxlag):
+    def _decide(self, net, tracer, plan, seed):
+        """Which weights to keep, flat over the prunable layers (True = kept)."""
+        self.lyapunov_ = self.misclassification_ = self.window_ends_ = None
+        self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = None
+        if plan.pruning == "none":
+            return np.ones(self.n_weights_, dtype=bool)
+        if plan.traced:
+            return ~self._legc_decision(tracer, plan)
+        return baseline_keep(prunable_layers(net.module_), plan.pruning, self.amount, seed)
+
+    def _legc_decision(self, tracer, plan):
         self.lyapunov_ = np.stack(tracer.lyapunov_)
         self.misclassification_ = np.asarray(tracer.misclassification_)
         self.window_ends_ = np.asarray(tracer.window_ends_)
-        self.maxlag_ = maxlag
+        self.maxlag_ = plan.maxlag
         n = self.lyapunov_.shape[1]
         if np.ptp(self.misclassification_) == 0:
             warnings.warn(
                 "the misclassification rate did not change over the traced windows "
                 f"(constant at {self.misclassification_[0]:.4g}), so no weight can Granger-cause "
                 "it; nothing is pruned. Trace a phase in which the network is still learning "
-                "(smaller lr, mode='pt', or validation_fraction).",
+                "(smaller lr, mode='pt', or early_stopping=True to measure it on held-out "
+                "rows); with rare classes, class_weight='balanced'.",
                 PruningWarning,
                 stacklevel=4,
             )
             self.granger_pvalues_ = np.full(n, np.nan)
             return np.zeros(n, dtype=bool)
-        result = granger_tests(self.misclassification_, self.lyapunov_, maxlag=maxlag,
+        result = granger_tests(self.misclassification_, self.lyapunov_, maxlag=plan.maxlag,
                                test=self.gc_test)
         self.granger_result_ = result
         self.granger_pvalues_ = result.pvalue
@@ -681,7 +1134,7 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 "no weight's Granger test could be computed (the misclassification series, or "
                 "every Lyapunov exponent series, is constant or collinear over the lags), so "
                 "nothing is pruned. Trace a phase in which the network is still learning "
-                "(smaller lr, mode='pt', or validation_fraction).",
+                "(smaller lr, mode='pt', or early_stopping=True).",
                 PruningWarning,
                 stacklevel=4,
             )
@@ -696,6 +1149,26 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
             amount=self.amount,
         )
 
+    # -- phase 3: the mask --------------------------------------------------------------------
+
+    def _apply_mask(self, net, keep, initial_state, rewind):
+        layers = prunable_layers(net.module_)
+        # A mask of an earlier fit (warm_start) is made permanent first, so that the weights
+        # can be rewound and the combined mask applied as one.
+        remove_masks(layers)
+        if rewind and self.fine_tune == "rewind":
+            net.module_.load_state_dict(initial_state)
+        self.mask_ = apply_masks(layers, keep)
+        self.pruned_ = ~keep
+        self.n_weights_pruned_ = int(self.pruned_.sum())
+        self.sparsity_ = self.n_weights_pruned_ / self.n_weights_
+        self.flops_ = self.n_weights_ - self.n_weights_pruned_
+        self.multiply_adds_ = self.flops_
+        self._check_empty_layers()
+
+    def _flat_keep(self):
+        return np.concatenate([m.reshape(-1) for m in self.mask_.values()])
+
     def _check_empty_layers(self):
         empty = [name for name, mask in self.mask_.items() if not mask.any()]
         if not empty:
@@ -707,7 +1180,75 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         )
         if self.on_empty_layer == "raise":
             raise ValueError(f"{message}; or on_empty_layer='warn' to accept it.")
-        warnings.warn(f"{message}.", PruningWarning, stacklevel=4)
+        warnings.warn(f"{message}.", PruningWarning, stacklevel=5)
+
+    # -- phase 4: fine-tuning -----------------------------------------------------------------
+
+    def _fine_tune(self, net, data, plan, newly_pruned):
+        if plan.pruning == "none" or self.fine_tune is None:
+            return
+        dense_run = sum(1 for row in net.history if row.get("phase") == "dense")
+        if not newly_pruned and dense_run:
+            # Nothing pruned: the dense network is the answer. A partial (PT) run is
+            # trained on, without starting again.
+            remaining = self.max_epochs - dense_run
+            if plan.traced and self.mode == "pt" and remaining > 0:
+                self._train(net, data, remaining, "dense",
+                            self._phase_callbacks(data, plan, False))
+            return
+        epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
+        if epochs == 0:
+            return
+        net.initialize_optimizer()
+        callbacks = self._phase_callbacks(data, plan, False)
+        self._train(net, data, epochs, "sparse", callbacks)
+        self.epochs_to_target_["sparse"] = callbacks[0][1].epoch_to_target_
+
+    # -- phase 5: the accuracy check ----------------------------------------------------------
+
+    def _check_accuracy(self, net, data, plan):
+        self.pruned_accuracy_ = accuracy(net.module_, *data.monitor)
+        if self.dense_accuracy_ is None or not self.n_weights_pruned_:
+            return
+        drop = self.dense_accuracy_ - self.pruned_accuracy_
+        if drop > ACCURACY_TOLERANCE:
+            where = "validation" if data.X_val is not None else "training"
+            warnings.warn(
+                f"pruning {self.n_weights_pruned_} of {self.n_weights_} weights lowered the "
+                f"{where} accuracy from {self.dense_accuracy_:.4f} (dense) to "
+                f"{self.pruned_accuracy_:.4f} (pruned, after fine-tuning), more than "
+                f"{ACCURACY_TOLERANCE}. Prune less (max_sparsity, a smaller amount, "
+                "correction='bonferroni'), fine-tune longer (fine_tune_epochs), or keep the "
+                "dense model (pruning='none').",
+                PruningWarning,
+                stacklevel=4,
+            )
+
+    def _record_training_attributes(self, net):
+        """``MLPClassifier``'s training attributes, read from the net's history."""
+        history = net.history
+        self.loss_curve_ = [row["train_loss"] for row in history if "train_loss" in row]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.n_iter_ = len(self.loss_curve_)
+        self.t_ = int(sum(sum(b.get("train_batch_size", 0) for b in row.get("batches", []))
+                          for row in history))
+        last_phase = history[-1, "phase"] if len(history) else None
+        final = [row for row in history if row.get("phase") == last_phase]
+        if self.early_stopping:
+            self.validation_scores_ = [row["valid_acc"] for row in history if "valid_acc" in row]
+            scores = [row["valid_acc"] for row in final if "valid_acc" in row]
+            self.best_validation_score_ = max(scores) if scores else None
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            losses = [row["train_loss"] for row in final if "train_loss" in row]
+            self.best_loss_ = min(losses) if losses else None
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(prunable_layers(net.module_)) + 1
+        self.out_activation_ = "logistic" if n_outputs == 1 else "softmax"
+
+    # -- the network --------------------------------------------------------------------------
 
     def _module_and_params(self, n_features, n_classes, sizes):
         n_outputs = 1 if n_classes == 2 else n_classes
@@ -725,43 +1266,37 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
                 routed.setdefault(name, value)
         return self.module, routed
 
-    def _build_net(self, n_features, n_classes, sizes, device, seed):
+    def _build_net(self, n_features, n_classes, sizes, plan, seed):
         module, module_params = self._module_and_params(n_features, n_classes, sizes)
         routed = {k: v for k, v in self._routed_params().items() if not k.startswith("module__")}
         # A user who configures the DataLoader (workers, samplers, ...) gets a DataLoader,
         # which shuffles with torch's global generator.
         if not any(k.startswith("iterator_train__") for k in routed):
             routed.update(iterator_train=TensorBatches, iterator_train__seed=seed)
-        return NeuralNet(
+        return PrunableNet(
             module=module,
             criterion=ClassificationLoss,
             criterion__loss=self.loss,
             optimizer=self.optimizer,
             lr=self.lr,
+            alpha=self.alpha,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=plan.batch_size,
             train_split=None,
             iterator_train__shuffle=True,
-            device=device,
+            device=torch.device(self.device),
             verbose=self.verbose,
             **{f"module__{k}": v for k, v in module_params.items()},
             **routed,
         )
 
-    def _train(self, net, X, y, epochs, phase_callbacks, phase):
-        extra = [(f"user_{i}", cb) for i, cb in enumerate(self.callbacks or [])]
-        net.set_params(max_epochs=epochs, callbacks=phase_callbacks + extra)
-        net.initialize_callbacks()
-        net.partial_fit(X, y)
-        for row in net.history:
-            row.setdefault("phase", phase)
-
     # -- prediction -------------------------------------------------------------------------
 
     def _scores(self, X):
         check_is_fitted(self)
-        X_t = torch.as_tensor(self._validated_X(X), device=self.net_.device)
         module = self.net_.module_
+        dtype = next(module.parameters()).dtype
+        X_t = torch.as_tensor(self._validated_X(X), device=self.net_.device).to(dtype)
         module.eval()
         with torch.no_grad():
             return torch.cat([module(X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
@@ -834,10 +1369,13 @@ class LEGCPrunedClassifier(ClassifierMixin, BaseEstimator):
         if self.granger_pvalues_ is not None:
             untestable = int(np.isnan(self.granger_pvalues_).sum())
             lines.append(
-                f"{len(self.misclassification_)} windows of {self.window_size} steps, "
-                f"maxlag={self.maxlag_}, significance={self.significance}, untestable weights: {untestable} "
-                f"({self.untestable})"
+                f"{len(self.misclassification_)} windows of {self.window_size_} steps, "
+                f"maxlag={self.maxlag_}, significance={self.significance}, untestable "
+                f"weights: {untestable} ({self.untestable})"
             )
+        if self.dense_accuracy_ is not None:
+            lines.append(f"accuracy on the decision data: dense {self.dense_accuracy_:.4f}, "
+                         f"final {self.pruned_accuracy_:.4f}")
         lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")
         lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         return "\n".join(lines)

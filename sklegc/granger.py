@@ -42,6 +42,8 @@ import numpy as np
 from numba import njit, prange
 from scipy import special
 
+from ._openmp import keep_torch_threads
+
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
 
 TESTS = ("ssr_chi2test", "ssr_ftest")
@@ -372,8 +374,9 @@ def _unrestricted_fits(causes, restricted, ess, ssr_u):
     proj = x @ restricted.weights
     status = np.zeros(ess.shape, dtype=np.int8)
     status[:, ~restricted.lag_ok] = _UNTESTABLE
-    _gram_fits(causes, x, proj, restricted.offsets, restricted.ssr_r, _PIVOT_RTOL, _FIT_RTOL,
-               status, ess, ssr_u)
+    with keep_torch_threads():
+        _gram_fits(causes, x, proj, restricted.offsets, restricted.ssr_r, _PIVOT_RTOL,
+                   _FIT_RTOL, status, ess, ssr_u)
     for p in range(1, maxlag + 1):
         refine = np.flatnonzero(status[:, p - 1] == _REFINE)
         if refine.size:

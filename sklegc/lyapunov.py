@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._openmp import keep_torch_threads
 from .windows import _check_int, min_window_size
 
 __all__ = ["divergence_curve", "max_lyapunov"]
@@ -605,7 +606,8 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
         if backend == "numba":
             chunk = _numba_chunk(windows, start, stop, is_tensor)
             bad = np.zeros(stop - start, dtype=np.bool_)
-            numba_kernel(chunk, out[start:stop], bad)
+            with keep_torch_threads():
+                numba_kernel(chunk, out[start:stop], bad)
             nonfinite = bool(bad.any())
         else:
             chunk = _torch_chunk(windows, start, stop, is_tensor)

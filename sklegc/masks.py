@@ -7,6 +7,8 @@ pruned weight. The baselines of the paper (magnitude and random pruning at a giv
 sparsity) are :func:`torch.nn.utils.prune.global_unstructured` with the built-in methods.
 """
 
+import copy
+
 import numpy as np
 import torch
 from torch.nn.utils import prune
@@ -99,7 +101,7 @@ class FixedMask(prune.BasePruningMethod):
 
 
 def apply_masks(layers, keep):
-    """Attach a fixed pruning mask to each layer's ``weight``.
+    """Attach a fixed pruning mask to the ``weight`` of each layer that loses a weight.
 
     Parameters
     ----------
@@ -117,25 +119,59 @@ def apply_masks(layers, keep):
     offset = 0
     for name, layer in layers:
         n = layer.weight.numel()
-        mask = torch.as_tensor(keep[offset:offset + n].reshape(layer.weight.shape))
-        FixedMask.apply(layer, "weight", mask=mask)
-        masks[name] = mask.numpy().astype(bool)
+        mask = np.asarray(keep[offset:offset + n]).reshape(layer.weight.shape).astype(bool)
+        # A layer that keeps every weight stays a plain nn.Linear: nothing to hold at zero.
+        if not mask.all():
+            FixedMask.apply(layer, "weight", mask=torch.as_tensor(mask))
+        masks[name] = mask
         offset += n
     return masks
 
 
-def apply_baseline(layers, method, amount, generator_seed):
-    """Prune all layers' weights jointly by magnitude (L1) or at random.
+def baseline_keep(layers, method, amount, generator_seed):
+    """Which weights the paper's baselines keep: global magnitude (L1) or random pruning.
 
-    ``generator_seed`` fixes the random choice without touching torch's global RNG state.
-    Returns the masks as :func:`apply_masks` does.
+    The choice is made on copies of the layers with
+    :func:`torch.nn.utils.prune.global_unstructured` (``L1Unstructured`` or
+    ``RandomUnstructured``), so the layers themselves are left as they are: the mask can be
+    computed on trained weights and then applied to rewound ones. ``generator_seed`` fixes
+    the random choice without touching torch's global RNG state.
+
+    Parameters
+    ----------
+    layers : list of (str, torch.nn.Linear)
+    method : {"magnitude", "random"}
+    amount : int or float
+        Number (int) or share (float) of all the layers' weights to prune.
+    generator_seed : int
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_weights,)
+        True where a weight is kept, over all layers' weights flattened in order.
     """
-    params = [(layer, "weight") for _, layer in layers]
+    copies = [copy.deepcopy(layer) for _, layer in layers]
     pruning_method = prune.L1Unstructured if method == "magnitude" else prune.RandomUnstructured
     with torch_rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
-        prune.global_unstructured(params, pruning_method=pruning_method, amount=amount)
-    return {name: layer.weight_mask.detach().cpu().numpy().astype(bool) for name, layer in layers}
+        prune.global_unstructured([(layer, "weight") for layer in copies],
+                                  pruning_method=pruning_method, amount=amount)
+    return np.concatenate([layer.weight_mask.detach().cpu().numpy().astype(bool).reshape(-1)
+                           for layer in copies])
+
+
+def refresh_masked_weights(module):
+    """Recompute every masked weight of ``module`` from ``weight_orig * weight_mask``.
+
+    :mod:`torch.nn.utils.prune` sets a masked weight at each forward pass; after a training
+    pass it is a non-leaf tensor of that pass's autograd graph, which ``copy.deepcopy`` (and
+    so ``sklearn.base.clone`` of a fitted net, or diagnostics that copy the module) cannot
+    copy. Called under ``torch.no_grad()``, this makes each one a plain tensor again.
+    """
+    for submodule in module.modules():
+        for hook in submodule._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                setattr(submodule, hook._tensor_name, hook.apply_mask(submodule))
 
 
 def remove_masks(layers):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {
+    "logistic": nn.Sigmoid,  # scikit-learn's MLPClassifier name
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
@@ -30,8 +31,9 @@ class MLP(nn.Module):
         Number of output scores: 1 for a binary problem, the number of classes otherwise.
     hidden_layer_sizes : tuple of int, default=(8,)
         Width of each hidden layer.
-    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
-        Hidden-unit non-linearity; the paper uses sigmoid units.
+    activation : {"relu", "logistic", "sigmoid", "tanh", "identity"}, default="sigmoid"
+        Hidden-unit non-linearity; ``"logistic"`` (MLPClassifier's name) and ``"sigmoid"``
+        are the same function, the paper's.
 
     Examples
     --------
@@ -70,30 +72,44 @@ def scores_to_labels(scores):
 
 
 class ClassificationLoss(nn.Module):
-    """The training loss on raw scores and encoded integer labels.
+    """The training loss on raw scores and encoded integer labels, optionally weighted.
 
     ``loss="mse"`` is the paper's: the squared error between the output unit(s) after the
     sigmoid (binary) or softmax (multi-class) and the 0/1 or one-hot target, averaged over
-    all entries. ``loss="cross_entropy"`` is the usual log loss.
+    the output units of a sample. ``loss="cross_entropy"`` is the usual log loss. The batch
+    loss is the mean of the per-sample losses, or with ``sample_weight`` the mean of
+    ``w_i * l_i``. With weights rescaled to mean 1 over the training data, that is an
+    unbiased estimate of the weighted average loss over all of it (scikit-learn's
+    ``MLPClassifier`` objective), also in batches of one row, where a per-batch weighted
+    average ``sum(w_i l_i) / sum(w_i)`` would cancel the weights.
     """
 
     def __init__(self, loss="mse"):
         super().__init__()
         self.loss = loss
 
-    def forward(self, scores, y):
-        y = y.long()
-        binary = scores.shape[1] == 1
+    def forward(self, scores, y, sample_weight=None):
+        reduction = "mean" if sample_weight is None else "none"
+        loss = self._loss(scores, y.long(), reduction)
+        if sample_weight is None:
+            return loss
+        if loss.ndim == 2:  # mse over several output units: their mean per sample
+            loss = loss.mean(dim=1)
+        return (loss * sample_weight.to(loss.dtype)).mean()
+
+    def _loss(self, scores, y, reduction):
+        # The unweighted loss is torch's fused mean, exactly as the paper's runs computed it.
+        functional = nn.functional
+        if scores.shape[1] == 1:
+            target = y.to(scores.dtype)
+            if self.loss == "cross_entropy":
+                return functional.binary_cross_entropy_with_logits(
+                    scores[:, 0], target, reduction=reduction)
+            return functional.mse_loss(torch.sigmoid(scores[:, 0]), target, reduction=reduction)
         if self.loss == "cross_entropy":
-            if binary:
-                return nn.functional.binary_cross_entropy_with_logits(
-                    scores[:, 0], y.to(scores.dtype)
-                )
-            return nn.functional.cross_entropy(scores, y)
-        if binary:
-            return nn.functional.mse_loss(torch.sigmoid(scores[:, 0]), y.to(scores.dtype))
-        target = nn.functional.one_hot(y, scores.shape[1]).to(scores.dtype)
-        return nn.functional.mse_loss(torch.softmax(scores, dim=1), target)
+            return functional.cross_entropy(scores, y, reduction=reduction)
+        target = functional.one_hot(y, scores.shape[1]).to(scores.dtype)
+        return functional.mse_loss(torch.softmax(scores, dim=1), target, reduction=reduction)
 
 
 def prunable_layers(module):

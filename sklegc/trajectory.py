@@ -31,16 +31,23 @@ class TrainingDivergedError(FloatingPointError):
 
 
 @torch.no_grad()
-def accuracy(module, X, y, batch_size=4096):
-    """Accuracy of ``module``'s predicted labels on tensors ``X``, ``y`` (eval mode)."""
+def accuracy(module, X, y, sample_weight=None, batch_size=4096):
+    """Accuracy of ``module``'s predicted labels on tensors ``X``, ``y`` (eval mode).
+
+    With ``sample_weight`` (a tensor of shape (n_samples,)) the weighted accuracy
+    ``sum(w_i [correct_i]) / sum(w_i)``, as ``sklearn.metrics.accuracy_score`` weighs it.
+    """
     was_training = module.training
     module.eval()
-    correct = 0
+    correct = 0.0
     for start in range(0, len(X), batch_size):
-        scores = module(X[start:start + batch_size])
-        correct += (scores_to_labels(scores) == y[start:start + batch_size]).sum().item()
+        hits = scores_to_labels(module(X[start:start + batch_size])) == y[start:start + batch_size]
+        if sample_weight is None:
+            correct += hits.sum().item()
+        else:
+            correct += (hits * sample_weight[start:start + batch_size]).sum().item()
     module.train(was_training)
-    return correct / len(X)
+    return correct / (len(X) if sample_weight is None else sample_weight.sum().item())
 
 
 class WeightTracer(Callback):
@@ -56,6 +63,8 @@ class WeightTracer(Callback):
         Data on which the misclassification rate is measured at the end of each window.
     lyapunov_params : dict
         Keyword arguments of :func:`sklegc.lyapunov.max_lyapunov`.
+    w_monitor : torch.Tensor of shape (n_monitor,) or None, default=None
+        Sample weights of the monitoring data: the misclassification rate is then weighted.
 
     Attributes
     ----------
@@ -71,12 +80,14 @@ class WeightTracer(Callback):
         The index of each completed window's last step.
     """
 
-    def __init__(self, window_size, stride, X_monitor, y_monitor, lyapunov_params=None):
+    def __init__(self, window_size, stride, X_monitor, y_monitor, lyapunov_params=None,
+                 w_monitor=None):
         self.window_size = window_size
         self.stride = stride
         self.X_monitor = X_monitor
         self.y_monitor = y_monitor
         self.lyapunov_params = lyapunov_params
+        self.w_monitor = w_monitor
 
     def initialize(self):
         self.buffer_ = None
@@ -92,7 +103,8 @@ class WeightTracer(Callback):
         self._weights = [layer.weight for _, layer in prunable_layers(net.module_)]
         n_weights = sum(weight.numel() for weight in self._weights)
         self.buffer_ = torch.empty(
-            (self.window_size, n_weights), dtype=torch.float32, device=self._weights[0].device
+            (self.window_size, n_weights), dtype=self._weights[0].dtype,
+            device=self._weights[0].device,
         )
 
     def on_batch_end(self, net, training=False, **kwargs):
@@ -124,7 +136,7 @@ class WeightTracer(Callback):
             exponents = exponents.cpu().numpy()
         self.lyapunov_.append(np.asarray(exponents, dtype=np.float64))
         self.misclassification_.append(
-            1.0 - accuracy(net.module_, self.X_monitor, self.y_monitor)
+            1.0 - accuracy(net.module_, self.X_monitor, self.y_monitor, self.w_monitor)
         )
         self.window_ends_.append(step)
 
@@ -135,7 +147,7 @@ class WeightTracer(Callback):
     def on_train_end(self, net, **kwargs):
         # The fitted net keeps its callbacks: without this it would hold (and pickle) the
         # monitoring data and one window of every weight, possibly on the GPU.
-        self.buffer_ = self.X_monitor = self.y_monitor = self._weights = None
+        self.buffer_ = self.X_monitor = self.y_monitor = self.w_monitor = self._weights = None
 
 
 class TrainingAccuracy(Callback):
@@ -144,11 +156,13 @@ class TrainingAccuracy(Callback):
     Parameters
     ----------
     X, y : torch.Tensor
-        The training data.
+        The training data (or a sample of it).
     target : float or None
         Accuracy at which the phase counts as trained (the paper's threshold).
     stop_at_target : bool
         Whether to end training once ``target`` is reached.
+    sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
+        Weights of the samples: the accuracy is then weighted.
 
     Attributes
     ----------
@@ -159,11 +173,12 @@ class TrainingAccuracy(Callback):
         Epochs seen in this phase.
     """
 
-    def __init__(self, X, y, target=None, stop_at_target=False):
+    def __init__(self, X, y, target=None, stop_at_target=False, sample_weight=None):
         self.X = X
         self.y = y
         self.target = target
         self.stop_at_target = stop_at_target
+        self.sample_weight = sample_weight
 
     def initialize(self):
         self.epoch_to_target_ = None
@@ -178,7 +193,7 @@ class TrainingAccuracy(Callback):
         if not (math.isfinite(loss) and finite):
             what = f"the training loss became {loss}" if finite else "the weights overflowed"
             raise TrainingDivergedError.at(what, epoch, net.lr)
-        acc = accuracy(net.module_, self.X, self.y)
+        acc = accuracy(net.module_, self.X, self.y, self.sample_weight)
         net.history.record("train_accuracy", acc)
         if self.target is not None and self.epoch_to_target_ is None and acc >= self.target:
             self.epoch_to_target_ = epoch
@@ -187,4 +202,4 @@ class TrainingAccuracy(Callback):
 
     def on_train_end(self, net, **kwargs):
         # As for WeightTracer: the fitted net must not keep (or pickle) the training data.
-        self.X = self.y = None
+        self.X = self.y = self.sample_weight = None

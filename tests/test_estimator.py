@@ -156,9 +156,9 @@ def test_string_labels_and_multiclass():
     assert clf.n_weights_ == 4 * 4 + 4 * 3
 
 
-def test_validation_fraction_measures_misclassification_on_held_out_rows(small_problem):
+def test_early_stopping_measures_misclassification_on_held_out_rows(small_problem):
     X, y = small_problem
-    clf = LEGCPrunedClassifier(**FAST, validation_fraction=0.25).fit(X, y)
+    clf = LEGCPrunedClassifier(**FAST, early_stopping=True, validation_fraction=0.25).fit(X, y)
     assert clf.n_dense_steps_ == 4 * 90
     held_out = 30
     assert np.allclose(clf.misclassification_ * held_out, np.round(clf.misclassification_ * held_out))
@@ -219,8 +219,8 @@ def test_maxlag_auto_uses_the_largest_feasible_lag_with_a_warning(small_problem)
 def test_diverging_training_stops_with_a_clear_error(small_problem):
     X, y = small_problem
     with pytest.raises(TrainingDivergedError, match=r"epoch 1 .*smaller learning rate"):
-        LEGCPrunedClassifier(**{**FAST, "lr": 1e6}, activation="identity",
-                             loss="cross_entropy").fit(X * 1e3, y)
+        LEGCPrunedClassifier(**{**FAST, "lr": 1e6, "activation": "identity",
+                                "loss": "cross_entropy"}).fit(X * 1e3, y)
 
 
 def test_verbose_zero_is_silent_and_verbose_prints_the_epoch_log(small_problem, capsys):

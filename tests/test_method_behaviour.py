@@ -7,6 +7,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from sklegc import LEGCPrunedClassifier
+from sklegc.estimator import PAPER_PARAMS
 
 
 def test_inputs_from_pure_noise_features_lose_more_weights_than_real_features():
@@ -28,7 +29,8 @@ def test_inputs_from_pure_noise_features_lose_more_weights_than_real_features():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf = LEGCPrunedClassifier(
-                hidden_layer_sizes=(6,), lr=0.01, max_epochs=10, window_size=100,
+                **{**PAPER_PARAMS, "window_size": 100}, hidden_layer_sizes=(6,), lr=0.01,
+                max_epochs=10,
                 correction="bonferroni", fine_tune_epochs=0, random_state=seed,
             ).fit(X, y)
         first_layer = clf.mask_["layers.0"]  # (6 hidden units, 60 inputs), True = kept

@@ -17,10 +17,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from skorch.callbacks import Callback
 
 from sklegc import LEGCPrunedClassifier
-from sklegc.estimator import PruningWarning
+from sklegc.estimator import PAPER_PARAMS, PruningWarning
 
-CONFIG = dict(hidden_layer_sizes=(3,), lr=0.5, max_epochs=4, batch_size=1, window_size=20,
-              maxlag=3, random_state=0)
+CONFIG = dict(PAPER_PARAMS, hidden_layer_sizes=(3,), lr=0.5, max_epochs=4, batch_size=1,
+              window_size=20, maxlag=3, random_state=0)
 GRID = {"significance": [0.1, 0.3]}
 SEEN = []  # (thread name, torch threads, numba threads) at the start of each training phase
 
@@ -77,9 +77,17 @@ def _fit(search, X, y):
 def test_fit_caps_threads_at_the_workers_share_and_restores_them(problem, two_torch_threads,
                                                                  monkeypatch):
     X, y = problem
+    # Outside a worker a network big enough for a thread pool to pay is left alone ...
+    big = dict(CONFIG, hidden_layer_sizes=(4096,), batch_size=64, pruning="none",
+               max_epochs=1, callbacks=[RecordThreads()])
+    _fit(LEGCPrunedClassifier(**big), X, y)
+    assert {torch_n for _, torch_n, _ in SEEN} == {2}
+    SEEN.clear()
+    # ... while a tiny one trains on one thread, and the setting is restored afterwards.
     clf = LEGCPrunedClassifier(**CONFIG, significance=0.3, callbacks=[RecordThreads()])
     _fit(clf, X, y)
-    assert {torch_n for _, torch_n, _ in SEEN} == {2}  # outside a worker: left alone
+    assert {torch_n for _, torch_n, _ in SEEN} == {1}
+    assert torch.get_num_threads() == 2
     SEEN.clear()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what loky and dask nannies set in workers
     _fit(clf, X, y)

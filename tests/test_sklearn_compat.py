@@ -22,14 +22,21 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklegc import LEGCPrunedClassifier
 from sklegc.estimator import PruningWarning
 
-# Small enough for sklearn's check datasets (down to a dozen rows): windows of 10 steps,
-# a Granger lag fitted to however many windows the run gives, and at most half the weights
-# pruned so that the pruned network can still pass the accuracy checks.
-CHECKS_CONFIG = dict(hidden_layer_sizes=(5,), lr=0.5, loss="cross_entropy", max_epochs=10, batch_size=1,
-                     window_size=10, maxlag="auto", max_sparsity=0.5, random_state=0)
+# Mini-batch training visits a sample of weight 2 once per epoch, not twice, and in other
+# batches than a repeated row: scikit-learn marks these two checks as expected failures for
+# its own stochastic-gradient estimators (SGDClassifier, HistGradientBoostingClassifier) and
+# runs them only with the deterministic lbfgs solver for MLPClassifier.
+EXPECTED_FAILED_CHECKS = {
+    name: "sample_weight is not equivalent to removing/repeating samples in mini-batch SGD."
+    for name in ("check_sample_weight_equivalence_on_dense_data",
+                 "check_sample_weight_equivalence_on_sparse_data")
+}
 
 
-@parametrize_with_checks([LEGCPrunedClassifier(**CHECKS_CONFIG)])
+# The default constructor, with fewer epochs as scikit-learn's own checks shorten max_iter for
+# MLPClassifier (to 100).
+@parametrize_with_checks([LEGCPrunedClassifier(max_epochs=100, random_state=0)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PruningWarning)

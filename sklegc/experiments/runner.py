@@ -176,13 +176,19 @@ def _replay_class():
         (n_windows, n_weights), ``misclassification`` (n_windows,) and ``window_ends``.
         """
 
-        def _train(self, net, X, y, epochs, phase_callbacks, phase):
+        def _train(self, net, data, epochs, phase, callbacks, hold=None):
             if phase == "dense" and getattr(self, "_replay", None) is not None:
                 # Zero epochs: the phase's callbacks are set up and torn down, nothing trains.
                 epochs = 0
-            super()._train(net, X, y, epochs, phase_callbacks, phase)
+            super()._train(net, data, epochs, phase, callbacks, hold)
 
-        def _legc_decision(self, tracer, maxlag):
+        def _train_dense(self, net, data, plan):
+            tracer = super()._train_dense(net, data, plan)
+            if getattr(self, "_replay", None) is not None:
+                self.dense_accuracy_ = None  # no dense network was trained to compare with
+            return tracer
+
+        def _legc_decision(self, tracer, plan):
             replay = getattr(self, "_replay", None)
             if replay is not None:
                 if replay["lyapunov"].shape[1] != self.n_weights_:
@@ -190,7 +196,7 @@ def _replay_class():
                 tracer.lyapunov_ = list(replay["lyapunov"])
                 tracer.misclassification_ = list(replay["misclassification"])
                 tracer.window_ends_ = list(replay["window_ends"])
-            return super()._legc_decision(tracer, maxlag)
+            return super()._legc_decision(tracer, plan)
 
     return TraceReplayClassifier
 
@@ -215,9 +221,12 @@ def _trace_path(out, dataset, method, seed):
 
 def _params(cell, setting, sources):
     """Estimator parameters of ``cell``; ``sources`` maps needed methods to their rows."""
-    base = dict(hidden_layer_sizes=setting.hidden, lr=setting.lr, batch_size=setting.batch_size,
-                max_epochs=setting.epochs, window_size=setting.window, maxlag="auto",
-                target_accuracy=setting.threshold, loss="mse", random_state=cell.seed)
+    from ..estimator import PAPER_PARAMS
+
+    base = dict(PAPER_PARAMS, hidden_layer_sizes=setting.hidden, lr=setting.lr,
+                batch_size=setting.batch_size, max_epochs=setting.epochs,
+                window_size=setting.window, maxlag="auto", target_accuracy=setting.threshold,
+                random_state=cell.seed)
     method = cell.method
     if method == "dense":
         return dict(base, pruning="none")
@@ -305,8 +314,10 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
     for row in clf.net_.history:
         rows_run[row.get("phase")] = rows_run.get(row.get("phase"), 0) + 1
     to_target = clf.epochs_to_target_
-    # The paper's "epochs": the dense network's dense phase, a pruned network's fine-tuning.
-    epochs = to_target["dense"] if cell.method == "dense" else to_target["sparse"]
+    # The paper's "epochs": those of the phase that trained the final network (a pruned
+    # network's fine-tuning; the dense phase when nothing was pruned and the dense network
+    # was kept).
+    epochs = to_target["sparse"] if rows_run.get("sparse") else to_target["dense"]
     n_windows = None if clf.misclassification_ is None else len(clf.misclassification_)
     pvalues = clf.granger_pvalues_
     messages = sorted({str(w.message).split(";")[0][:120] for w in caught
