@@ -235,8 +235,11 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", stationarit
         One cause series per column (in LEGCNet, each weight's Lyapunov exponent per
         window); a 1-D array is one cause.
     maxlag : int, default=14
-        Test the lags ``1..maxlag``. Needs ``K >= 3 * maxlag + 2`` for the series
-        tested, see :func:`max_feasible_lag`.
+        Test the lags ``1..maxlag``. Needs ``N >= 3 * maxlag + 2`` for the length ``N``
+        of the series tested: ``K``, or ``K - 1`` with ``stationarity`` set (for
+        ``"adf"`` whatever the ADF tests decide, so that whether a call is valid does not
+        depend on the data); ``"aic"`` and ``"bic"`` need one more. See
+        :func:`max_feasible_lag`.
     test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
         The statistic, with statsmodels' meaning. The paper uses ``"ssr_chi2test"``.
     stationarity : {None, "difference", "adf"}, default=None
