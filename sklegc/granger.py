@@ -627,8 +627,9 @@ def _adf_statistics(series):
     m, K = series.shape
     # statsmodels' maximum lag (Schwert 1989), with ntrend = 1.
     L = min(K // 2 - 2, math.ceil(12.0 * (K / 100.0) ** 0.25))
+    series = np.ascontiguousarray(series)
     z = np.empty_like(series)
-    _standardise(np.ascontiguousarray(series), z)
+    _standardise(series, z)
     d = np.diff(z, axis=1)
     statistic = np.full(m, np.nan)
     usedlag = np.full(m, -1, dtype=np.int64)
