@@ -356,9 +356,10 @@ def _traces(args):
                       for f in DATA_FILES[dataset]
                       if not (args.data_dir and (Path(args.data_dir) / f).is_file())})
     if missing:
-        where = args.data_dir or "no --data-dir and SKLEGC_DATA_DIR unset"
-        raise SystemExit(f"error: dataset files missing ({', '.join(missing)}; looked in "
-                         f"{where}): pass --data-dir, set SKLEGC_DATA_DIR, or use --no-real.")
+        where = (f"looked in {args.data_dir}" if args.data_dir
+                 else "no --data-dir given and SKLEGC_DATA_DIR unset")
+        raise SystemExit(f"error: dataset files missing ({', '.join(missing)}; {where}): "
+                         "pass --data-dir, set SKLEGC_DATA_DIR, or use --no-real.")
     traces = []
     for dataset, seed, path in plan:
         if path is None:
