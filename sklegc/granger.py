@@ -36,7 +36,8 @@ import math
 import numbers
 import operator
 import warnings
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import njit, prange
@@ -47,11 +48,18 @@ from ._openmp import keep_torch_threads
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
 
 TESTS = ("ssr_chi2test", "ssr_ftest")
+STATIONARITY = (None, "difference", "adf")
+LAG_SELECTIONS = ("min_p", "fixed", "aic", "bic", "bonferroni", "simes")
 
 # About 12 KiB of work space per cause for maxlag 14 and K = 106: a chunk of 8192 causes
 # takes about 100 MiB. Fewer, larger chunks mean fewer thread-pool wake-ups, which cost
 # milliseconds each on a busy machine.
 _DEFAULT_CHUNK = 8192
+
+# The ADF and VAR steps factor one (rows x columns) design per series, about 25 KiB for
+# K = 106 and maxlag 14: at most this many series at a time keeps that near 25 MiB.
+# numpy factors a stack one matrix at a time, so smaller stacks cost nothing in speed.
+_QR_CHUNK = 1024
 
 # A regressor is collinear with the columns before it (the design is rank deficient) when
 # the part of it orthogonal to them is below this fraction of its norm. Householder QR
@@ -66,6 +74,16 @@ _RANK_RTOL = 1e-9
 _PIVOT_RTOL = 1e-3
 _FIT_RTOL = 1e-2
 
+# Below this ratio of residual to total sum of squares (ADF) or of the residual
+# covariance's determinant to the product of its diagonal (VAR), the log-likelihoods the
+# criteria compare carry rounding of about 1e-6 and a near tie could go either way: such
+# series are handed to statsmodels itself, as are rank-deficient designs.
+_DEGENERATE_RTOL = 1e-10
+
+# The ADF test's level: a series whose unit root adfuller does not reject at 5% is
+# differenced (the common reading of its p-value, and the level the Granger test uses).
+_ADF_LEVEL = 0.05
+
 # Status of one (cause, lag) pair in the kernel: fast route, QR route, not testable.
 _OK, _REFINE, _UNTESTABLE = 0, 1, 2
 
@@ -77,8 +95,10 @@ class GrangerResult:
     Attributes
     ----------
     pvalue : ndarray of shape (n,)
-        Smallest p-value over the lags that could be tested; NaN when no lag could.
-        This is the p-value the LEGCNet paper prunes on (non-causal when ``>= significance``).
+        The p-value the pruning decision reads (non-causal when ``>= significance``), as
+        ``lag_selection`` defines it: by default (``"min_p"``, the LEGCNet paper's rule)
+        the smallest p-value over the lags that could be tested. NaN when it cannot be
+        computed (no lag could be tested, or the chosen lag could not).
     pvalues : ndarray of shape (n, maxlag)
         ``pvalues[i, p - 1]`` is the p-value of cause ``i`` at lag ``p``; NaN where the
         test cannot be computed.
@@ -87,15 +107,42 @@ class GrangerResult:
     df : ndarray of int
         Degrees of freedom per lag, as statsmodels reports them: shape ``(maxlag,)`` with
         ``p`` for ``"ssr_chi2test"``; shape ``(maxlag, 2)`` with
-        ``(df_denom, df_num) = (K - 3p - 1, p)`` for ``"ssr_ftest"``, statsmodels' order.
+        ``(df_denom, df_num) = (N - 3p - 1, p)`` for ``"ssr_ftest"``, statsmodels' order,
+        where ``N`` is the length of the series tested (``n_obs``). With
+        ``stationarity="adf"`` the length can differ between causes, and ``df`` has a
+        leading axis of causes: shape ``(n, maxlag)`` or ``(n, maxlag, 2)``.
     untestable : ndarray of bool, shape (n,)
         True where the test is infeasible at one lag or more (see :func:`granger_tests`):
         exactly the causes for which the authors' pipeline got no p-value. ``pvalue`` is
-        still the minimum over the other lags; it is NaN only when every lag failed.
+        still computed from the other lags where ``lag_selection`` allows it.
     test : str
         ``"ssr_chi2test"`` or ``"ssr_ftest"``.
     maxlag : int
         The largest lag tested.
+    lag : ndarray of float, shape (n,)
+        The lag whose test ``pvalue`` is: the lag of the smallest p-value (``"min_p"``),
+        ``maxlag`` (``"fixed"``), the lag chosen by the criterion (``"aic"``, ``"bic"``);
+        NaN for a combination over lags (``"bonferroni"``, ``"simes"``) and where
+        ``pvalue`` is NaN.
+    n_obs : ndarray of int, shape (n,)
+        Length of the pair of series tested: ``K``, or ``K - 1`` where a series was
+        differenced.
+    differenced : ndarray of bool, shape (n,)
+        True where the cause was differenced before testing.
+    differenced_effect : bool
+        Whether the effect was differenced before testing.
+    stationarity : {None, "difference", "adf"}
+        The option used.
+    lag_selection : str
+        The option used, one of ``"min_p"``, ``"fixed"``, ``"aic"``, ``"bic"``,
+        ``"bonferroni"``, ``"simes"``.
+
+    Notes
+    -----
+    The attributes from ``lag`` on are init-only arguments, stored as read-only
+    attributes (None where a caller constructs a result without them), so that the
+    dataclass fields stay those of the paper's rule; :func:`dataclasses.replace` resets
+    them.
     """
 
     pvalue: np.ndarray
@@ -105,23 +152,51 @@ class GrangerResult:
     untestable: np.ndarray
     test: str
     maxlag: int
+    lag: InitVar[np.ndarray] = None
+    n_obs: InitVar[np.ndarray] = None
+    differenced: InitVar[np.ndarray] = None
+    differenced_effect: InitVar[bool] = None
+    stationarity: InitVar[str] = None
+    lag_selection: InitVar[str] = None
+
+    def __post_init__(self, lag, n_obs, differenced, differenced_effect, stationarity,
+                      lag_selection):
+        # object.__setattr__ is how a frozen dataclass sets attributes in __post_init__.
+        for name, value in (("lag", lag), ("n_obs", n_obs), ("differenced", differenced),
+                            ("differenced_effect", differenced_effect),
+                            ("stationarity", stationarity), ("lag_selection", lag_selection)):
+            object.__setattr__(self, name, value)
 
 
-def max_feasible_lag(n_obs):
-    """Largest maximum lag that ``grangercausalitytests`` accepts for ``n_obs`` observations.
+def max_feasible_lag(n_obs, *, stationarity=None, lag_selection="min_p"):
+    """Largest maximum lag that :func:`granger_tests` accepts for ``n_obs`` observations.
 
     statsmodels refuses a maximum lag ``P`` (with its constant term) when
-    ``n_obs <= 3 * P + 1``, so the largest feasible lag is ``(n_obs - 2) // 3``.
+    ``n_obs <= 3 * P + 1``, so the largest feasible lag is ``(n_obs - 2) // 3``. With
+    ``stationarity`` set, the series tested may be one shorter (differenced); with
+    ``lag_selection`` ``"aic"`` or ``"bic"``, statsmodels' ``VAR.select_order`` needs
+    ``n_obs >= 3 * P + 3``, one more.
 
     Parameters
     ----------
     n_obs : int
         Length ``K`` of the series.
+    stationarity : {None, "difference", "adf"}, default=None
+        As in :func:`granger_tests`.
+    lag_selection : str, default="min_p"
+        As in :func:`granger_tests`.
 
     Returns
     -------
     int
-        The largest feasible lag, 0 when ``n_obs < 5`` and no lag is feasible.
+        The largest feasible lag, 0 when no lag is feasible.
+
+    Raises
+    ------
+    ValueError
+        If ``n_obs`` is negative or an option is unknown.
+    TypeError
+        If ``n_obs`` is not an integer.
 
     Examples
     --------
@@ -130,21 +205,29 @@ def max_feasible_lag(n_obs):
     34
     >>> max_feasible_lag(44)
     14
+    >>> max_feasible_lag(44, stationarity="difference", lag_selection="bic")
+    13
     """
     n_obs = _as_int(n_obs, "n_obs")
     if n_obs < 0:
         raise ValueError(f"n_obs must be a non-negative integer, got {n_obs}.")
-    return max((n_obs - 2) // 3, 0)
+    _check_options(stationarity, lag_selection)
+    tested = n_obs - (stationarity is not None)
+    spare = 3 if lag_selection in ("aic", "bic") else 2
+    return max((tested - spare) // 3, 0)
 
 
-def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=None):
+def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", stationarity=None,
+                  lag_selection="min_p", chunk_size=None):
     """Test whether each cause Granger-causes the effect, as statsmodels does, in batch.
 
     For every cause ``x`` (a column of ``causes``) and lag ``p = 1..maxlag`` this computes
     the test that ``statsmodels.tsa.stattools.grangercausalitytests`` reports for
     ``np.column_stack([effect, x])``: the effect is the first column, the rows are
     ``t = p .. K-1``, both regressions have a constant. The null hypothesis is that the
-    lags of ``x`` do not help to predict ``effect``.
+    lags of ``x`` do not help to predict ``effect``. The defaults are the LEGCNet paper's
+    rule; ``stationarity`` and ``lag_selection`` make the p-value a calibrated test (see
+    ``docs/reproduction.md``, "Calibration of the causality test").
 
     Parameters
     ----------
@@ -154,10 +237,48 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
         One cause series per column (in LEGCNet, each weight's Lyapunov exponent per
         window); a 1-D array is one cause.
     maxlag : int, default=14
-        Test the lags ``1..maxlag``. Needs ``K >= 3 * maxlag + 2``, see
+        Test the lags ``1..maxlag``. Needs ``N >= 3 * maxlag + 2`` for the length ``N``
+        of the series tested: ``K``, or ``K - 1`` with ``stationarity`` set (for
+        ``"adf"`` whatever the ADF tests decide, so that whether a call is valid does not
+        depend on the data); ``"aic"`` and ``"bic"`` need one more. See
         :func:`max_feasible_lag`.
     test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
         The statistic, with statsmodels' meaning. The paper uses ``"ssr_chi2test"``.
+    stationarity : {None, "difference", "adf"}, default=None
+        What is done to the series before testing. The Granger test's distributions
+        assume stationary series; on integrated (trending, random-walk-like) series the
+        test in levels rejects far too often (Granger and Newbold 1974; Toda and Phillips
+        1993).
+
+        - None: test the series as given (the paper).
+        - ``"difference"``: test the first differences ``np.diff`` of the effect and of
+          every cause (``K - 1`` values each).
+        - ``"adf"``: difference a series only where the augmented Dickey-Fuller test does
+          not reject a unit root at 5%: statsmodels' ``adfuller`` with its defaults
+          (``regression="c"``, ``autolag="AIC"``, maximum lag
+          ``ceil(12 (K / 100)^(1/4))``), p-value ``>= 0.05``. Decided once for the effect
+          and separately for each cause; where only one series of a pair is differenced,
+          the other loses its first value, so both have ``K - 1`` values. A constant
+          series is never differenced (``adfuller`` refuses it; its test is untestable
+          either way). The LEGCNet authors' code had this check, off by default
+          (``shared/METHOD.md``).
+    lag_selection : {"min_p", "fixed", "aic", "bic", "bonferroni", "simes"}, default="min_p"
+        Which p-value ``pvalue`` is, from the tests at lags ``1..maxlag``:
+
+        - ``"min_p"``: the smallest p-value over the lags (the paper). Not a test at the
+          nominal level: taking the best of ``maxlag`` tests rejects more often.
+        - ``"fixed"``: the test at lag ``maxlag`` only.
+        - ``"aic"``, ``"bic"``: the test at the lag order that statsmodels'
+          ``VAR(np.column_stack([effect, x])).select_order(maxlag)`` chooses with that
+          criterion (Lütkepohl 2005, sec. 4.3: both equations, a constant, the same
+          ``N - maxlag`` rows for every order), per cause; an order of 0 (no lags
+          preferred) tests lag 1, the smallest test there is.
+        - ``"bonferroni"``: ``min(1, m * min_p)`` over the ``m`` lags that could be
+          tested (Dunn 1961): a valid p-value under any dependence between the lags'
+          tests, conservative when they are correlated, as nested lags are.
+        - ``"simes"``: Simes' (1986) combination ``min_k m p_(k) / k`` of the sorted
+          p-values of the ``m`` lags tested: valid when the tests are positively
+          dependent (Sarkar 1998), less conservative than Bonferroni.
     chunk_size : int, optional
         Causes processed together. The default (8192) keeps the extra memory near
         100 MiB for ``maxlag=14`` and ``K=106``; results do not depend on it.
@@ -165,14 +286,19 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
     Returns
     -------
     GrangerResult
-        ``pvalue`` (minimum over lags), ``pvalues``, ``statistic``, ``df``,
-        ``untestable``, ``test`` and ``maxlag``.
+        ``pvalue`` (as ``lag_selection`` defines it), ``pvalues``, ``statistic``, ``df``,
+        ``untestable``, ``test``, ``maxlag``, and what the options did: ``lag``,
+        ``n_obs``, ``differenced``, ``differenced_effect``, ``stationarity``,
+        ``lag_selection``.
 
     Raises
     ------
     ValueError
-        If ``maxlag`` is below 1 or too large for ``K``, ``test`` is unknown, the shapes
-        do not match, or an input holds NaN or inf.
+        If ``maxlag`` is below 1 or too large for the series tested (with
+        ``stationarity`` set, ``K - 1`` values; with ``"aic"``/``"bic"``, one more is
+        needed, see :func:`max_feasible_lag`), ``test``, ``stationarity`` or
+        ``lag_selection`` is unknown, the shapes do not match, or an input holds NaN or
+        inf.
     TypeError
         If ``maxlag`` or ``chunk_size`` is not an integer.
 
@@ -199,15 +325,40 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
       effect's lags. statsmodels then returns numbers from a pseudo-inverse that do not
       test anything (often a statistic of 0 and a p-value of 1).
 
-    The rule is per lag: a failure at one lag leaves the others tested. ``pvalue`` is the
-    minimum over the tested lags, so pruning on ``pvalue >= significance`` never prunes a cause
-    that could not be tested at all (NaN compares false). The authors' pipeline, which
-    called statsmodels with all lags at once, got no p-value as soon as one lag failed
-    and kept the weight; ``(pvalue >= significance) & ~untestable`` reproduces that rule.
+    The rule is per lag: a failure at one lag leaves the others tested. With ``"min_p"``,
+    ``pvalue`` is the minimum over the tested lags, so pruning on
+    ``pvalue >= significance`` never prunes a cause that could not be tested at all (NaN
+    compares false). The authors' pipeline, which called statsmodels with all lags at
+    once, got no p-value as soon as one lag failed and kept the weight;
+    ``(pvalue >= significance) & ~untestable`` reproduces that rule. ``"fixed"``,
+    ``"aic"`` and ``"bic"`` give NaN where their lag is untestable, or (``"aic"``,
+    ``"bic"``) where statsmodels cannot choose a lag (a singular residual covariance, for
+    instance a constant cause).
 
     The statistic is computed as ``(SSR_r - SSR_u)`` accumulated directly (never as a
     difference of two nearly equal sums), so it is never negative; statsmodels can report
     ``-1e-16`` where ours is ``0``.
+
+    The ADF tests and the VAR lag orders are batched too (a Householder QR per series);
+    a series whose design is rank deficient or fitted almost exactly is handed to
+    statsmodels' own ``adfuller`` or ``VAR.select_order``. For 41,000 causes of length
+    106 they add seconds, where statsmodels takes 6.5 ms per ADF test and tens of ms per
+    ``select_order``.
+
+    References
+    ----------
+    Dickey, D. A. and Fuller, W. A. (1979). Distribution of the estimators for
+    autoregressive time series with a unit root. JASA 74, 427-431.
+    Dunn, O. J. (1961). Multiple comparisons among means. JASA 56, 52-64.
+    Granger, C. W. J. and Newbold, P. (1974). Spurious regressions in econometrics.
+    J. Econometrics 2, 111-120.
+    Lütkepohl, H. (2005). New Introduction to Multiple Time Series Analysis. Springer.
+    Sarkar, S. K. (1998). Some probability inequalities for ordered MTP2 random
+    variables: a proof of the Simes conjecture. Ann. Statist. 26, 494-504.
+    Simes, R. J. (1986). An improved Bonferroni procedure for multiple tests of
+    significance. Biometrika 73, 751-754.
+    Toda, H. Y. and Phillips, P. C. B. (1993). Vector autoregressions and causality.
+    Econometrica 61, 1367-1393.
 
     Examples
     --------
@@ -221,12 +372,24 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
     (2, 3)
     >>> bool(res.pvalue[0] < 1e-6), bool(res.pvalue[1] > 0.05)
     (True, True)
+
+    A calibrated variant: differences where a unit root is not rejected, the F test at
+    the lag order BIC chooses.
+
+    >>> walks = np.cumsum(rng.normal(size=(60, 2)), axis=0)
+    >>> res = granger_tests(walks[:, 0], walks[:, 1], maxlag=3, test="ssr_ftest",
+    ...                     stationarity="adf", lag_selection="bic")
+    >>> bool(res.differenced_effect), res.differenced.tolist(), res.n_obs.tolist()
+    (True, [True], [59])
+    >>> res.lag.tolist()
+    [1.0]
     """
     maxlag = _as_int(maxlag, "maxlag")
     if maxlag < 1:
         raise ValueError(f"maxlag must be an integer >= 1, got {maxlag}.")
     if not isinstance(test, str) or test not in TESTS:
         raise ValueError(f"test must be one of {', '.join(map(repr, TESTS))}; got {test!r}.")
+    _check_options(stationarity, lag_selection)
     if chunk_size is None:
         chunk_size = _DEFAULT_CHUNK
     else:
@@ -245,20 +408,123 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
         hint = " (pass causes.T: one cause per column)" if x.ndim == 2 and x.shape[1] == K else ""
         raise ValueError(f"causes must have shape (K, n) or (K,) with K = len(effect) = {K}; "
                          f"got shape {x.shape}{hint}.")
-    if K <= 3 * maxlag + 1:
-        largest = max_feasible_lag(K)
-        fix = (f"the largest feasible lag for K={K} is {largest}: pass maxlag <= {largest} "
-               "or a longer series" if largest >= 1
-               else "no lag is feasible with fewer than 5 observations")
-        raise ValueError(f"maxlag={maxlag} needs at least {3 * maxlag + 2} observations "
-                         f"(K > 3 * maxlag + 1), but effect has K={K}; {fix}.")
+    _check_length(K, maxlag, stationarity, lag_selection)
 
-    restricted = _restricted_fits(y, maxlag)
-    if not restricted.lag_ok.any():
+    n = x.shape[1]
+    differenced_effect, differenced, groups = _stationary_pairs(y, x, stationarity)
+    pvalues = np.full((n, maxlag), np.nan)
+    statistic = np.full((n, maxlag), np.nan)
+    n_obs = np.empty(n, dtype=np.int64)
+    orders = np.full(n, np.nan)
+    effect_testable = False
+    for y_g, columns, x_g in groups:
+        stat_g, p_g, effect_ok = _lag_tests(y_g, x_g, maxlag, test, chunk_size)
+        statistic[columns] = stat_g
+        pvalues[columns] = p_g
+        n_obs[columns] = y_g.shape[0]
+        effect_testable |= effect_ok
+        if lag_selection in ("aic", "bic"):
+            orders[columns] = _var_orders(y_g, x_g, maxlag, lag_selection)
+    if not effect_testable:
         warnings.warn("The effect series makes the Granger test infeasible at every lag "
                       "(constant, or fitted exactly by its own lags, over the rows used): "
                       "every cause is untestable.", RuntimeWarning, stacklevel=2)
 
+    lags = np.arange(1, maxlag + 1)
+    if stationarity == "adf":
+        df_denom = n_obs[:, None] - 3 * lags - 1
+        df = (np.broadcast_to(lags, (n, maxlag)).copy() if test == "ssr_chi2test"
+              else np.stack([df_denom, np.broadcast_to(lags, (n, maxlag))], axis=-1))
+    else:
+        df_denom = (K - (stationarity is not None)) - 3 * lags - 1
+        df = lags if test == "ssr_chi2test" else np.column_stack([df_denom, lags])
+    pvalue, lag = _select(pvalues, lag_selection, orders)
+    untestable = np.isnan(pvalues).any(axis=1)
+    for array in (pvalue, pvalues, statistic, df, untestable, lag, n_obs, differenced):
+        array.flags.writeable = False
+    return GrangerResult(pvalue=pvalue, pvalues=pvalues, statistic=statistic, df=df,
+                         untestable=untestable, test=test, maxlag=maxlag, lag=lag,
+                         n_obs=n_obs, differenced=differenced,
+                         differenced_effect=differenced_effect, stationarity=stationarity,
+                         lag_selection=lag_selection)
+
+
+def _check_options(stationarity, lag_selection):
+    if not (stationarity is None or (isinstance(stationarity, str)
+                                     and stationarity in STATIONARITY)):
+        raise ValueError("stationarity must be None (test the series as given), "
+                         f"'difference' or 'adf'; got {stationarity!r}.")
+    if not isinstance(lag_selection, str) or lag_selection not in LAG_SELECTIONS:
+        raise ValueError(f"lag_selection must be one of {', '.join(map(repr, LAG_SELECTIONS))}"
+                         f"; got {lag_selection!r}.")
+
+
+def _check_length(K, maxlag, stationarity, lag_selection):
+    largest = max_feasible_lag(K, stationarity=stationarity, lag_selection=lag_selection)
+    if maxlag <= largest:
+        return
+    tested = K - (stationarity is not None)
+    spare = 3 if lag_selection in ("aic", "bic") else 2
+    needed = 3 * maxlag + spare + (stationarity is not None)
+    why = []
+    if stationarity is not None:
+        why.append(f"stationarity={stationarity!r} tests series of K - 1 = {tested} values")
+    if spare == 3:
+        why.append(f"lag_selection={lag_selection!r} needs one more, as statsmodels' "
+                   "VAR.select_order does")
+    why = f" ({'; '.join(why)})" if why else ""
+    options = " with these options" if why else ""
+    fix = (f"the largest feasible lag for K={K}{options} is {largest}: pass "
+           f"maxlag <= {largest} or a longer series" if largest >= 1
+           else "no lag is feasible with so few observations")
+    raise ValueError(f"maxlag={maxlag} needs at least {needed} observations "
+                     f"(K > 3 * maxlag + 1 for the series tested{why}), but effect has "
+                     f"K={K}; {fix}.")
+
+
+def _difference(series, name):
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.diff(series, axis=0)
+    if not np.isfinite(out).all():
+        raise ValueError(f"the first differences of {name} overflow; rescale {name} (the "
+                         "test does not depend on the scale).")
+    return out
+
+
+def _stationary_pairs(y, x, stationarity):
+    """The series to test: ``(differenced_effect, differenced, groups)``.
+
+    ``groups`` lists ``(effect, columns, causes)``: the causes ``columns`` are tested, as
+    ``causes`` of shape (N, len(columns)), against ``effect`` of length N.
+    """
+    n = x.shape[1]
+    everything = np.arange(n)
+    if stationarity is None:
+        return False, np.zeros(n, dtype=bool), [(y, everything, x)]
+    if stationarity == "difference":
+        return (True, np.ones(n, dtype=bool),
+                [(_difference(y, "effect"), everything, _difference(x, "causes"))])
+    differenced_effect = bool(_has_unit_root(y[None, :])[0])
+    differenced = _has_unit_root(x.T)
+    if differenced_effect:
+        # Every pair has K - 1 values: a cause left in levels loses its first value.
+        x_tested = x[1:].copy()
+        x_tested[:, differenced] = _difference(x[:, differenced], "causes")
+        return True, differenced, [(_difference(y, "effect"), everything, x_tested)]
+    levels, diffs = np.flatnonzero(~differenced), np.flatnonzero(differenced)
+    groups = [(y[1:], diffs, _difference(x[:, diffs], "causes"))] if diffs.size else []
+    if levels.size or not groups:
+        groups.insert(0, (y, levels, x[:, levels]))
+    return False, differenced, groups
+
+
+def _lag_tests(y, x, maxlag, test, chunk_size):
+    """Statistics and p-values, (n, maxlag), of effect ``y`` (K,) against causes ``x`` (K, n).
+
+    Also returns whether the effect allows the test at one lag at least.
+    """
+    K = y.shape[0]
+    restricted = _restricted_fits(y, maxlag)
     n = x.shape[1]
     ess = np.full((n, maxlag), np.nan)
     ssr_u = np.full((n, maxlag), np.nan)
@@ -279,17 +545,222 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", chunk_size=
     if test == "ssr_chi2test":
         statistic = nobs * ess / ssr_u
         pvalues = special.chdtrc(lags, statistic)
-        df = lags
     else:
         statistic = ess / ssr_u / lags * df_denom
         pvalues = special.fdtrc(lags, df_denom, statistic)
-        df = np.column_stack([df_denom, lags])
-    pvalue = np.fmin.reduce(pvalues, axis=1, initial=np.nan)
-    untestable = np.isnan(pvalues).any(axis=1)
-    for array in (pvalue, pvalues, statistic, df, untestable):
-        array.flags.writeable = False
-    return GrangerResult(pvalue=pvalue, pvalues=pvalues, statistic=statistic, df=df,
-                         untestable=untestable, test=test, maxlag=maxlag)
+    return statistic, pvalues, bool(restricted.lag_ok.any())
+
+
+def _select(pvalues, lag_selection, orders):
+    """``(pvalue, lag)`` per cause from the per-lag p-values, as ``lag_selection`` says."""
+    n, maxlag = pvalues.shape
+    tested = np.isfinite(pvalues)
+    m = tested.sum(axis=1)
+    if lag_selection == "min_p":
+        pvalue = np.fmin.reduce(pvalues, axis=1, initial=np.nan)
+        lag = np.where(m > 0, np.argmin(np.where(tested, pvalues, np.inf), axis=1) + 1.0,
+                       np.nan)
+        return pvalue, lag
+    if lag_selection in ("fixed", "aic", "bic"):
+        if lag_selection == "fixed":
+            lag = np.full(n, float(maxlag))
+        else:
+            lag = np.maximum(orders, 1.0)
+        known = np.isfinite(lag)
+        pvalue = np.full(n, np.nan)
+        pvalue[known] = pvalues[known, lag[known].astype(np.int64) - 1]
+        lag[np.isnan(pvalue)] = np.nan
+        return pvalue, lag
+    lag = np.full(n, np.nan)
+    if lag_selection == "bonferroni":
+        smallest = np.fmin.reduce(pvalues, axis=1, initial=np.nan)
+        return np.minimum(1.0, m * smallest), lag
+    # Simes: NaN sorts last, so the k-th smallest of the m tested p-values is column k-1.
+    ordered = np.sort(pvalues, axis=1)
+    ranks = np.arange(1, maxlag + 1)
+    with np.errstate(invalid="ignore"):
+        scaled = m[:, None] * ordered / ranks
+    return np.fmin.reduce(scaled, axis=1, initial=np.nan), lag
+
+
+def _has_unit_root(series):
+    """Where statsmodels' ``adfuller`` (defaults) does not reject a unit root at 5%.
+
+    ``series`` has shape (m, K), one series per row. Constant rows give False.
+    """
+    statistic, _ = _adf_statistics(series)
+    threshold = _adf_threshold()
+    rejects = statistic < threshold
+    # At the threshold itself, decide as adfuller's own p-value does.
+    close = np.flatnonzero(np.abs(statistic - threshold) <= 1e-9 * abs(threshold))
+    if close.size:
+        from statsmodels.tsa.adfvalues import mackinnonp
+
+        rejects[close] = [mackinnonp(s, regression="c", N=1) < _ADF_LEVEL
+                          for s in statistic[close]]
+    constant = series.max(axis=1) == series.min(axis=1)
+    return ~rejects & ~constant
+
+
+@lru_cache(maxsize=None)
+def _adf_threshold():
+    """The ADF statistic at which MacKinnon's p-value (statsmodels' ``mackinnonp``) is 5%.
+
+    The p-value increases with the statistic, so ``p < 0.05`` is ``statistic < this``.
+    """
+    from scipy.optimize import brentq
+    from statsmodels.tsa.adfvalues import mackinnonp
+
+    return brentq(lambda s: mackinnonp(s, regression="c", N=1) - _ADF_LEVEL, -10.0, 0.0,
+                  xtol=1e-15)
+
+
+def _adf_statistics(series):
+    """statsmodels' ``adfuller`` statistic and lag (regression "c", autolag "AIC"), per row.
+
+    ``series`` has shape (m, K). Returns ``(statistic, usedlag)``, NaN where adfuller
+    raises (a constant row) or returns NaN.
+
+    The autolag regressions ``dx_t ~ 1 + x_{t-1} + dx_{t-1..t-l}``, ``l = 0..L`` on the
+    same rows, are nested: one QR of ``[1, x_{t-1}, dx_{t-1}, ..., dx_{t-L}, dx_t]`` gives
+    every residual sum of squares. The chosen lag is refitted on all its rows, with
+    ``x_{t-1}`` last, where its t statistic is ``R[j, y] sign(R[j, j]) / sigma``.
+    """
+    m, K = series.shape
+    # statsmodels' maximum lag (Schwert 1989), with ntrend = 1.
+    L = min(K // 2 - 2, math.ceil(12.0 * (K / 100.0) ** 0.25))
+    series = np.ascontiguousarray(series)
+    z = np.empty_like(series)
+    _standardise(series, z)
+    d = np.diff(z, axis=1)
+    statistic = np.full(m, np.nan)
+    usedlag = np.full(m, -1, dtype=np.int64)
+    fallback = np.zeros(m, dtype=bool)
+    n1 = K - 1 - L
+    for start in range(0, m, _QR_CHUNK):
+        rows = slice(start, min(start + _QR_CHUNK, m))
+        design = np.empty((z[rows].shape[0], n1, L + 3))
+        design[:, :, 0] = 1.0
+        design[:, :, 1] = z[rows, L:K - 1]
+        for j in range(1, L + 1):
+            design[:, :, 1 + j] = d[rows, L - j:K - 1 - j]
+        design[:, :, L + 2] = d[rows, L:]
+        R = np.linalg.qr(design, mode="r")
+        tail = R[:, :, L + 2] ** 2
+        ssr = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1][:, 2:]  # ssr[:, l]: l dx lags
+        total = np.einsum("mr,mr->m", design[:, :, L + 2], design[:, :, L + 2])
+        # statsmodels' AIC up to terms equal for every lag: nobs log(SSR) + 2 (l + 2).
+        with np.errstate(divide="ignore"):
+            aic = n1 * np.log(ssr) + 2.0 * np.arange(L + 1)
+        usedlag[rows] = np.argmin(aic, axis=1)
+        fallback[rows] = (_rank_deficient(design[:, :, :L + 2], R)
+                          | ~(ssr[:, -1] > _DEGENERATE_RTOL * total))
+    for b in np.unique(usedlag[~fallback]):
+        chosen = np.flatnonzero((usedlag == b) & ~fallback)
+        n2 = K - 1 - b
+        for start in range(0, chosen.size, _QR_CHUNK):
+            rows = chosen[start:start + _QR_CHUNK]
+            design = np.empty((rows.size, n2, b + 3))
+            design[:, :, 0] = 1.0
+            for j in range(1, b + 1):
+                design[:, :, j] = d[rows, b - j:K - 1 - j]
+            design[:, :, b + 1] = z[rows, b:K - 1]
+            design[:, :, b + 2] = d[rows, b:]
+            R = np.linalg.qr(design, mode="r")
+            sigma = np.abs(R[:, b + 2, b + 2]) / math.sqrt(n2 - b - 2)
+            total = np.einsum("mr,mr->m", design[:, :, b + 2], design[:, :, b + 2])
+            fallback[rows] |= (_rank_deficient(design[:, :, :b + 2], R)
+                               | ~(R[:, b + 2, b + 2] ** 2 > _DEGENERATE_RTOL * total))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                statistic[rows] = R[:, b + 1, b + 2] * np.sign(R[:, b + 1, b + 1]) / sigma
+    for i in np.flatnonzero(fallback):
+        statistic[i], usedlag[i] = _statsmodels_adf(series[i])
+    return statistic, usedlag
+
+
+def _statsmodels_adf(x):
+    from statsmodels.tsa.stattools import adfuller
+
+    if x.max() == x.min():
+        return np.nan, -1
+    with warnings.catch_warnings():
+        # Degenerate regressions (the reason to come here) warn about divisions by zero.
+        warnings.simplefilter("ignore")
+        try:
+            result = adfuller(x, result_object=True)
+        except (ValueError, np.linalg.LinAlgError):
+            return np.nan, -1
+    return result.statistic, result.lags
+
+
+def _rank_deficient(design, R):
+    """Rows of a stack whose regressors (``design``, QR factor ``R``) are collinear."""
+    k = design.shape[2]
+    pivots = np.abs(np.diagonal(R, axis1=1, axis2=2)[:, :k])
+    norms = np.sqrt(np.einsum("mrj,mrj->mj", design, design))
+    return (pivots < _RANK_RTOL * norms).any(axis=1)
+
+
+def _var_orders(y, x, maxlag, criterion):
+    """The lag order ``VAR(np.column_stack([y, x_i])).select_order(maxlag)`` selects.
+
+    ``y`` has shape (N,), ``x`` (N, n); ``criterion`` is "aic" or "bic". Returns floats,
+    NaN where statsmodels cannot select an order.
+
+    For order ``p`` both equations regress on ``[1, y_{t-1}, x_{t-1}, ..., y_{t-p},
+    x_{t-p}]`` over the rows ``t = maxlag..N-1``: nested designs, so one QR of
+    ``[1, y_{t-1}, x_{t-1}, ..., y_{t-maxlag}, x_{t-maxlag}, y_t, x_t]`` gives every
+    residual cross-product matrix, and statsmodels' criterion
+    ``log det(Sigma_p) + c / nobs * (4 p + 2)``, ``c`` = 2 (AIC) or ``log(nobs)`` (BIC).
+    """
+    N, n = x.shape
+    nobs = N - maxlag
+    width = 2 * maxlag + 1
+    ys = np.empty((1, N))
+    _standardise(y[None, :], ys)
+    xs = np.empty((n, N))
+    _standardise(np.ascontiguousarray(x.T), xs)
+    weight = 2.0 if criterion == "aic" else math.log(nobs)
+    penalty = weight / nobs * (4.0 * np.arange(maxlag + 1) + 2.0)
+    orders = np.full(n, np.nan)
+    fallback = np.zeros(n, dtype=bool)
+    for start in range(0, n, _QR_CHUNK):
+        rows = slice(start, min(start + _QR_CHUNK, n))
+        design = np.empty((xs[rows].shape[0], nobs, width + 2))
+        design[:, :, 0] = 1.0
+        for j in range(1, maxlag + 1):
+            design[:, :, 2 * j - 1] = ys[0, maxlag - j:N - j]
+            design[:, :, 2 * j] = xs[rows, maxlag - j:N - j]
+        design[:, :, width] = ys[0, maxlag:]
+        design[:, :, width + 1] = xs[rows, maxlag:]
+        R = np.linalg.qr(design, mode="r")
+        targets = R[:, :, width:]
+        # Residual cross products after the first k regressors: sum of rows k.. of R.
+        products = targets[:, :, :, None] * targets[:, :, None, :]
+        remaining = np.cumsum(products[:, ::-1], axis=1)[:, ::-1]
+        sigma = remaining[:, 1:width + 1:2]  # orders 0..maxlag: k = 1 + 2p
+        det = sigma[..., 0, 0] * sigma[..., 1, 1] - sigma[..., 0, 1] ** 2
+        scale = sigma[..., 0, 0] * sigma[..., 1, 1]
+        degenerate = ~(det > _DEGENERATE_RTOL * scale).all(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            criteria = np.log(det) + penalty
+        orders[rows] = np.argmin(np.where(np.isnan(criteria), np.inf, criteria), axis=1)
+        fallback[rows] = degenerate | _rank_deficient(design[:, :, :width], R)
+    for i in np.flatnonzero(fallback):
+        orders[i] = _statsmodels_var_order(y, x[:, i], maxlag, criterion)
+    return orders
+
+
+def _statsmodels_var_order(y, x, maxlag, criterion):
+    from statsmodels.tsa.api import VAR
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(VAR(np.column_stack([y, x])).select_order(maxlag)
+                         .selected_orders[criterion])
+        except (ValueError, np.linalg.LinAlgError):
+            return np.nan
 
 
 def _as_int(value, name):
