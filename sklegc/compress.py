@@ -12,8 +12,8 @@ network that computes the same function, in the spirit of scikit-learn's ``spars
    inputs or outputs, so this repeats until nothing changes. Input features and output units
    are never removed, so the compressed network takes and returns the same shapes.
 3. A remaining weight matrix that is stored smaller as its non-zero values plus a bit mask is
-   pickled that way (:class:`PackedLinear`); in memory it stays a dense ``nn.Linear``, so
-   predicting is no slower than with the dense network.
+   pickled that way (:class:`PackedParameter`); in memory it stays a dense parameter of a
+   plain ``nn.Linear``, so predicting is no slower than with the dense network.
 
 The default :class:`sklegc.network.MLP` is compressed by array arithmetic
 (:func:`remove_dead_units`). Any other module goes through Torch-Pruning's dependency graph
@@ -165,66 +165,48 @@ def packed_nbytes(weight):
     return int(np.count_nonzero(w)) * w.itemsize + -(-w.size // 8)
 
 
-def _pack(weight):
-    w = weight.detach().cpu().numpy()
-    nonzero = w != 0
-    return {"shape": w.shape, "bits": np.packbits(nonzero, axis=None), "values": w[nonzero],
-            "requires_grad": weight.requires_grad}
+class PackedParameter(nn.Parameter):
+    """A parameter pickled as its non-zero values plus a bit mask.
 
-
-def _unpack(packed, device):
-    shape = packed["shape"]
-    nonzero = np.unpackbits(packed["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
-    w = np.zeros(shape, dtype=packed["values"].dtype)
-    w[nonzero] = packed["values"]
-    return nn.Parameter(torch.from_numpy(w).to(device), requires_grad=packed["requires_grad"])
-
-
-class PackedLinear(nn.Linear):
-    """An ``nn.Linear`` pickled as its non-zero weights and a bit mask.
-
-    In memory it is a plain dense ``nn.Linear`` (same ``forward``, ``weight`` and
-    ``state_dict``), so it predicts as fast as the dense layer; only pickling differs: the
-    weight is stored as its non-zero values plus one bit per entry, and made dense again,
-    once, when the pickle is loaded. That is smaller than the dense matrix whenever fewer
-    than 31 entries in 32 are non-zero (float32). ``torch.save`` of the whole module and
-    ``pickle`` (so ``joblib.dump`` of a fitted estimator) use it; ``state_dict()`` is dense.
+    In memory it is an ordinary dense parameter: layers compute with it exactly as with
+    ``nn.Parameter``, so predicting is as fast as with the dense network. Only pickling
+    differs: the tensor is stored as its non-zero values plus one bit per entry, and made
+    dense again, once, when the pickle is loaded, which is smaller than the dense tensor
+    whenever fewer than 31 entries in 32 are non-zero (float32). Every reference pickles that
+    way (the module's, and an optimizer's), through ``pickle``, ``joblib.dump`` and
+    ``torch.save``; ``state_dict()`` holds plain dense tensors.
 
     Examples
     --------
     >>> import pickle, torch
-    >>> layer = PackedLinear(100, 10)
-    >>> with torch.no_grad():
-    ...     _ = layer.weight[:, 5:].zero_()
-    >>> plain = torch.nn.Linear(100, 10)
-    >>> len(pickle.dumps(layer)) < len(pickle.dumps(plain)) / 3
+    >>> dense = torch.nn.Parameter(torch.eye(100))
+    >>> packed = PackedParameter(torch.eye(100))
+    >>> len(pickle.dumps(packed)) < len(pickle.dumps(dense)) / 10
     True
-    >>> torch.equal(pickle.loads(pickle.dumps(layer)).weight, layer.weight)
-    True
+    >>> loaded = pickle.loads(pickle.dumps(packed))
+    >>> type(loaded).__name__, torch.equal(loaded, packed)
+    ('PackedParameter', True)
     """
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        parameters = dict(state["_parameters"])
-        state["_packed_weight"] = _pack(parameters.pop("weight"))
-        state["_parameters"] = parameters
-        return state
+    def __reduce_ex__(self, protocol):
+        data = self.detach()
+        nonzero = data != 0
+        bits = np.packbits(nonzero.cpu().numpy(), axis=None)
+        # The values stay a tensor, so that unpickling maps them to the right device.
+        return _unpack_parameter, (tuple(data.shape), bits, data[nonzero], self.requires_grad)
 
-    def __setstate__(self, state):
-        packed = state.pop("_packed_weight")
-        super().__setstate__(state)
-        bias = self._parameters.get("bias")
-        weight = _unpack(packed, bias.device if bias is not None else "cpu")
-        # "weight" first, as nn.Linear registers it, so that parameter order is unchanged.
-        self._parameters = {"weight": weight, **self._parameters}
+
+def _unpack_parameter(shape, bits, values, requires_grad):
+    nonzero = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
+    data = torch.zeros(shape, dtype=values.dtype, device=values.device)
+    data[torch.from_numpy(nonzero).to(values.device)] = values
+    return PackedParameter(data, requires_grad)
 
 
 def _pack_if_it_pays(layer):
-    # Swapping the class keeps the layer object (references to it, its hooks, Torch-Pruning's
-    # graph) and changes only how it pickles; PackedLinear adds no state to nn.Linear.
-    dense = layer.weight.numel() * layer.weight.element_size()
-    if type(layer) is nn.Linear and packed_nbytes(layer.weight) < dense:
-        layer.__class__ = PackedLinear
+    weight = layer.weight
+    if packed_nbytes(weight) < weight.numel() * weight.element_size():
+        layer.weight = PackedParameter(weight.detach(), weight.requires_grad)
     return layer
 
 
@@ -246,8 +228,8 @@ def stored_nbytes(layer):
     32
     """
     total = 0
-    for name, tensor in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
-        if name == "weight" and isinstance(layer, PackedLinear):
+    for tensor in [*layer.parameters(recurse=False), *layer.buffers(recurse=False)]:
+        if isinstance(tensor, PackedParameter):
             total += packed_nbytes(tensor)
         else:
             total += tensor.numel() * tensor.element_size()
@@ -357,7 +339,7 @@ def _mlp_structure(module):
         children = list(module.layers)
         linears, acts = children[0::2], children[1::2]
         kinds = {type(a) for a in acts}
-        if not all(type(m) in (nn.Linear, PackedLinear) and m.bias is not None for m in linears):
+        if not all(type(m) is nn.Linear and m.bias is not None for m in linears):
             problem = "its layers are not all nn.Linear with a bias"
         elif len(linears) != len(acts) + 1 or len(kinds) > 1 or not kinds <= set(names):
             problem = ("its layers do not alternate nn.Linear and one of the activations "
@@ -406,7 +388,7 @@ def compress_module(module, example_inputs=None):
     -----
     The default MLP is compressed by :func:`remove_dead_units`; the predictions then differ
     from the masked network's by float32 rounding only. Zero weights that remain in the
-    kept units are stored packed when that is smaller (:class:`PackedLinear`); the layers
+    kept units are stored packed when that is smaller (:class:`PackedParameter`); the layers
     compute densely. A compressed module has no pruning masks: training it further would
     move its zero weights, so compress after training.
 
@@ -456,7 +438,7 @@ def _layer_stats(layer):
     weight = effective_weight(layer)
     return {"shape": "x".join(map(str, weight.shape)),
             "zero": 100.0 * float((weight == 0).float().mean()) if weight.numel() else 0.0,
-            "storage": "packed" if isinstance(layer, PackedLinear) else "dense",
+            "storage": "packed" if isinstance(layer.weight, PackedParameter) else "dense",
             "bytes": stored_nbytes(layer)}
 
 

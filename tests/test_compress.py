@@ -14,7 +14,7 @@ from sklegc import LEGCPrunedClassifier
 from sklegc.compress import (
     CompressionError,
     CompressionWarning,
-    PackedLinear,
+    PackedParameter,
     compress_module,
     copy_module,
     effective_weight,
@@ -184,40 +184,47 @@ def test_magnitude_pruned_fit_compresses_and_pickles_smaller():
     loaded = pickle.loads(data)
     assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     assert np.abs(loaded.predict_proba(X) - before).max() <= TOL
-    assert all(isinstance(layer, PackedLinear) for _, layer in prunable_layers(loaded.net_.module_))
+    assert all(isinstance(layer.weight, PackedParameter)
+               for _, layer in prunable_layers(loaded.net_.module_))
 
 
-# -- PackedLinear ----------------------------------------------------------------------------
+# -- PackedParameter -------------------------------------------------------------------------
 
 def sparse_linear(n_in=200, n_out=100, density=0.1, seed=0):
     torch.manual_seed(seed)
-    layer = PackedLinear(n_in, n_out)
+    layer = nn.Linear(n_in, n_out)
     with torch.no_grad():
         layer.weight.mul_((torch.rand(n_out, n_in) < density).float())
+    layer.weight = PackedParameter(layer.weight.detach())
     return layer
 
 
-def test_packed_linear_round_trips_through_pickle_torch_save_and_deepcopy():
+def test_packed_parameter_round_trips_through_pickle_torch_save_and_deepcopy():
     layer = sparse_linear()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
     dense = nn.Linear(200, 100)
-    assert len(pickle.dumps(layer)) < len(pickle.dumps(dense)) / 5
+    # The optimizer's reference to the weight is packed too, and stored once.
+    assert len(pickle.dumps((layer, optimizer))) < len(pickle.dumps(dense)) / 5
     buffer = io.BytesIO()
     torch.save(layer, buffer)
     buffer.seek(0)
     for copied in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer),
                    torch.load(buffer, weights_only=False)):
-        assert type(copied) is PackedLinear
+        assert type(copied.weight) is PackedParameter
         assert [name for name, _ in copied.named_parameters()] == ["weight", "bias"]
         assert torch.equal(copied.weight, layer.weight) and torch.equal(copied.bias, layer.bias)
         assert copied.weight.requires_grad
-    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert type(layer.state_dict()["weight"]) is torch.Tensor
+    X = torch.randn(3, 200)
+    torch.testing.assert_close(layer(X), nn.functional.linear(X, layer.weight.detach(),
+                                                               layer.bias.detach()))
 
 
 def test_dense_layers_stay_plain_linear():
     torch.manual_seed(0)
     net = MLP(5, 2, hidden_layer_sizes=(4,))
     result = compress_module(net)
-    assert all(type(layer) is nn.Linear for _, layer in prunable_layers(result.module))
+    assert all(type(layer.weight) is nn.Parameter for _, layer in prunable_layers(result.module))
     assert [row["storage"] for row in result.layers] == ["dense", "dense"]
     assert [row["bytes after"] for row in result.layers] == [(20 + 4) * 4, (8 + 2) * 4]
 
