@@ -294,6 +294,39 @@ def effective_weight(layer):
     return layer.weight.detach()
 
 
+def copy_module(module):
+    """A deep copy of a module, also when it is pruned and its ``weight`` is not a graph leaf.
+
+    :mod:`torch.nn.utils.prune` stores the masked weight as a plain attribute computed from
+    ``weight_orig``; after a forward pass with gradients it is not a leaf, and
+    :func:`copy.deepcopy` refuses it. The copy gets it detached (the next forward pass
+    recomputes it anyway).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    copy : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.nn.utils import prune
+    >>> layer = prune.l1_unstructured(torch.nn.Linear(3, 2), "weight", amount=2)
+    >>> copy_module(layer).weight_mask.sum().item()
+    4.0
+    """
+    memo = {}
+    for sub in module.modules():
+        for hook in sub._forward_pre_hooks.values():
+            computed = sub.__dict__.get(getattr(hook, "_tensor_name", None))
+            if isinstance(hook, prune.BasePruningMethod) and isinstance(computed, torch.Tensor):
+                memo[id(computed)] = computed.detach()
+    return copy.deepcopy(module, memo)
+
+
 def mlp_arrays(module):
     """The weights, biases and activation of a default :class:`sklegc.network.MLP`.
 
@@ -452,39 +485,6 @@ def _report(names, before, after, removed):
 
 # -- custom modules (Torch-Pruning) ---------------------------------------------------------
 
-def copy_module(module):
-    """A deep copy of a module, also when it is pruned and its ``weight`` is not a graph leaf.
-
-    :mod:`torch.nn.utils.prune` stores the masked weight as a plain attribute computed from
-    ``weight_orig``; after a forward pass with gradients it is not a leaf, and
-    :func:`copy.deepcopy` refuses it. The copy gets it detached (the next forward pass
-    recomputes it anyway).
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-
-    Returns
-    -------
-    copy : torch.nn.Module
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch.nn.utils import prune
-    >>> layer = prune.l1_unstructured(torch.nn.Linear(3, 2), "weight", amount=2)
-    >>> copy_module(layer).weight_mask.sum().item()
-    4.0
-    """
-    memo = {}
-    for sub in module.modules():
-        for hook in sub._forward_pre_hooks.values():
-            computed = sub.__dict__.get(getattr(hook, "_tensor_name", None))
-            if isinstance(hook, prune.BasePruningMethod) and isinstance(computed, torch.Tensor):
-                memo[id(computed)] = computed.detach()
-    return copy.deepcopy(module, memo)
-
-
 def _make_masks_permanent(module):
     for sub in module.modules():
         for hook in list(sub._forward_pre_hooks.values()):
@@ -500,7 +500,7 @@ def _probe(example_inputs, n=16):
         example_inputs.device)
 
 
-def _consumers(graph, group):
+def _consumers(graph, group, names):
     """The consumer layers of a group's channels, or why the group is not a plain hidden layer."""
     from torch_pruning.ops import OPTYPE
 
@@ -509,10 +509,11 @@ def _consumers(graph, group):
         target = item.dep.target
         if target.type in (OPTYPE.ELEMENTWISE, OPTYPE.RESHAPE):
             continue
-        if isinstance(target.module, nn.Linear) and graph.is_in_channel_pruning_fn(item.dep.handler):
+        handler = item.dep.handler
+        if isinstance(target.module, nn.Linear) and graph.is_in_channel_pruning_fn(handler):
             consumers.append((target.module, list(item.idxs), list(item.root_idxs)))
-        elif graph.is_out_channel_pruning_fn(item.dep.handler):
-            return None, (f"its units are coupled with {graph._module2name.get(target.module, '?')} "
+        elif graph.is_out_channel_pruning_fn(handler):
+            return None, (f"its units are coupled with {names.get(target.module, 'a layer')} "
                           "(e.g. a residual sum or a product of two layers)")
         else:
             return None, f"its units pass through a {target.type.name.lower()} operation"
@@ -611,6 +612,7 @@ def _compress_custom(module, example_inputs):
             "pruning_report() and flops_ count the kept weights."
         )
     skipped = {}
+    module_names = {layer: name for name, layer in linears}
     removed = dict.fromkeys(names, 0)
     changed = True
     while changed:
@@ -618,7 +620,7 @@ def _compress_custom(module, example_inputs):
         for name, layer in linears:
             group = graph.get_pruning_group(layer, tp.prune_linear_out_channels,
                                             list(range(layer.out_features)))
-            consumers, problem = _consumers(graph, group)
+            consumers, problem = _consumers(graph, group, module_names)
             if problem is not None:
                 if not (effective_weight(layer).any(dim=1)).all():
                     skipped[name] = problem

@@ -330,7 +330,8 @@ def test_custom_module_with_coupled_units_keeps_them_and_says_why():
 
 
 def test_untraceable_custom_module_gets_a_clear_error():
-    with pytest.raises(CompressionError, match=r"did not reach its linear layer\(s\) \['a'\].*masked weights"):
+    with pytest.raises(CompressionError,
+                       match=r"did not reach its linear layer\(s\) \['a'\].*masked weights"):
         compress_module(Frozen(), example_inputs=torch.zeros(1, 7))
     with pytest.raises(CompressionError, match="could not trace Funnel.*masked weights"):
         compress_module(Funnel(), example_inputs=torch.zeros(1, 5))
@@ -388,7 +389,8 @@ def test_unit_decisions_need_a_chain():
 def test_magnitude_units_are_the_rows_of_smallest_l1_norm():
     torch.manual_seed(0)
     net = MLP(6, 3, hidden_layer_sizes=(10, 8))
-    norms = [layer.weight.detach().abs().sum(dim=1).numpy() for layer in (net.layers[0], net.layers[2])]
+    norms = [layer.weight.detach().abs().sum(dim=1).numpy()
+             for layer in (net.layers[0], net.layers[2])]
     masks = apply_unit_baseline(prunable_layers(net), "magnitude", 0.3, generator_seed=0)
     for name, norm, n in (("layers.0", norms[0], 3), ("layers.2", norms[1], 2)):
         pruned = ~masks[name].any(axis=1)
