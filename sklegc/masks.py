@@ -119,6 +119,14 @@ def unit_pvalues(pvalues, layer_shapes):
     ValueError
         If the shapes do not chain or do not match the number of p-values.
 
+    References
+    ----------
+    R. J. Simes, "An improved Bonferroni procedure for multiple tests of significance",
+    Biometrika 73(3), 751-754, 1986. S. K. Sarkar, "Some probability inequalities for ordered
+    MTP2 random variables: a proof of the Simes conjecture", Annals of Statistics 26(2),
+    494-504, 1998. Y. Benjamini and D. Yekutieli, "The control of the false discovery rate in
+    multiple testing under dependency", Annals of Statistics 29(4), 1165-1188, 2001.
+
     Examples
     --------
     >>> import numpy as np
@@ -171,7 +179,7 @@ def units_to_weights(unit_pruned, layer_shapes):
     >>> units_to_weights(np.array([True, False]), [(2, 2), (1, 2)]).astype(int)
     array([1, 1, 0, 0, 1, 0])
     """
-    _check_chain(layer_shapes)
+    check_chain(layer_shapes)
     widths = [shape[0] for shape in layer_shapes[:-1]]
     unit_pruned = np.asarray(unit_pruned, dtype=bool)
     if unit_pruned.shape != (sum(widths),):
@@ -286,7 +294,7 @@ def apply_unit_baseline(layers, method, amount, generator_seed):
     if method not in methods:
         raise ValueError(f"method={method!r} is not one of {sorted(methods)}.")
     shapes = [tuple(layer.weight.shape) for _, layer in layers]
-    _check_chain(shapes)
+    check_chain(shapes)
     widths = [shape[0] for shape in shapes[:-1]]
     if isinstance(amount, float):
         counts = [amount] * len(widths)
@@ -317,7 +325,28 @@ def _split_count(total, widths):
     return [int(c) for c in counts]
 
 
-def _check_chain(layer_shapes):
+def check_chain(layer_shapes):
+    """Check that layers form a chain, so that their hidden units are defined.
+
+    Parameters
+    ----------
+    layer_shapes : list of tuple of int
+        Each layer's weight shape ``(n_out, n_in)``, in order.
+
+    Raises
+    ------
+    ValueError
+        If a layer does not take the previous layer's outputs, naming the fix
+        (``granularity='weight'``).
+
+    Examples
+    --------
+    >>> check_chain([(6, 4), (3, 6)])
+    >>> check_chain([(6, 4), (3, 5)])
+    Traceback (most recent call last):
+    ...
+    ValueError: layer 1 (weight shape (3, 5)) does not take the 6 outputs of layer 0: ...
+    """
     for layer in range(1, len(layer_shapes)):
         if layer_shapes[layer][1] != layer_shapes[layer - 1][0]:
             raise ValueError(
@@ -329,7 +358,7 @@ def _check_chain(layer_shapes):
 
 
 def _split_layers(flat, layer_shapes):
-    _check_chain(layer_shapes)
+    check_chain(layer_shapes)
     sizes = [int(np.prod(shape)) for shape in layer_shapes]
     if flat.shape != (sum(sizes),):
         raise ValueError(
