@@ -80,6 +80,297 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     return to_prune
 
 
+def unit_pvalues(pvalues, layer_shapes):
+    """Combine the p-values of each hidden unit's weights into one p-value per unit (Simes).
+
+    A hidden unit's weights are its incoming weights (its row of its layer's weight) and its
+    outgoing weights (its column of the next layer's weight). The unit is causal when its
+    weights reject, jointly, the null hypothesis that none of them Granger-causes the
+    misclassification series. Simes' test of that joint null (Simes 1986) gives
+
+        p_unit = min over i of  m * p_(i) / i,
+
+    with ``p_(1) <= ... <= p_(m)`` the unit's ``m`` testable p-values; it equals the smallest
+    Benjamini-Hochberg adjusted p-value of the unit's weights
+    (``scipy.stats.false_discovery_control(p).min()``).
+
+    Why Simes: the weights' tests are not independent (they share the effect series, and the
+    weights of one unit train together), which rules out the combinations of
+    :func:`scipy.stats.combine_pvalues` (Fisher, Stouffer, Tippett, ...), whose level assumes
+    independence and is exceeded under positive dependence. Simes' test keeps its level
+    under independence and under positive regression dependence (Sarkar 1998; Benjamini and
+    Yekutieli 2001), is less conservative than Bonferroni's ``m * min(p)``, and reduces to
+    the weight rule (``p < significance`` keeps) for a unit with a single testable weight.
+
+    Parameters
+    ----------
+    pvalues : ndarray of shape (n_weights,)
+        Each weight's p-value, flat over the layers' weights in order (NaN = untestable).
+    layer_shapes : list of tuple of int
+        Each layer's weight shape ``(n_out, n_in)`` (``torch.nn.Linear``'s layout), in
+        order; the layers must form a chain (each takes the previous one's outputs).
+
+    Returns
+    -------
+    unit_p : ndarray of shape (n_hidden_units,)
+        Each hidden unit's combined p-value, hidden layer by hidden layer; NaN for a unit
+        none of whose weights is testable. Untestable weights do not enter the combination.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not chain or do not match the number of p-values.
+
+    References
+    ----------
+    R. J. Simes, "An improved Bonferroni procedure for multiple tests of significance",
+    Biometrika 73(3), 751-754, 1986. S. K. Sarkar, "Some probability inequalities for ordered
+    MTP2 random variables: a proof of the Simes conjecture", Annals of Statistics 26(2),
+    494-504, 1998. Y. Benjamini and D. Yekutieli, "The control of the false discovery rate in
+    multiple testing under dependency", Annals of Statistics 29(4), 1165-1188, 2001.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([0.01, 0.5, 0.2, 0.9,   0.02, 0.6])  # a 2-2-1 network
+    >>> unit_pvalues(p, [(2, 2), (1, 2)])  # unit 0: 0.01, 0.5, 0.02; unit 1: 0.2, 0.9, 0.6
+    array([0.03, 0.6 ])
+    """
+    pvalues = np.asarray(pvalues, dtype=float)
+    blocks = _split_layers(pvalues, layer_shapes)
+    combined = []
+    for incoming, outgoing in zip(blocks[:-1], blocks[1:]):
+        P = np.sort(np.concatenate([incoming, outgoing.T], axis=1), axis=1)  # NaN sort last
+        m = (~np.isnan(P)).sum(axis=1, keepdims=True)
+        ranks = np.arange(1, P.shape[1] + 1)
+        with np.errstate(invalid="ignore"):
+            scaled = np.where(np.isnan(P), np.inf, m * P / ranks)
+        unit = np.minimum(scaled.min(axis=1), 1.0)
+        unit[m[:, 0] == 0] = np.nan
+        combined.append(unit)
+    return np.concatenate(combined) if combined else np.empty(0)
+
+
+def units_to_weights(unit_pruned, layer_shapes):
+    """The weight-level prune vector of pruning whole hidden units.
+
+    A pruned unit loses its incoming weights (its row) and its outgoing weights (its column
+    of the next layer), so it neither depends on the input nor affects the output and
+    compression removes it (:func:`sklegc.compress.remove_dead_units`).
+
+    Parameters
+    ----------
+    unit_pruned : ndarray of bool, shape (n_hidden_units,)
+        True for a pruned unit, hidden layer by hidden layer.
+    layer_shapes : list of tuple of int
+        Each layer's weight shape ``(n_out, n_in)``, forming a chain.
+
+    Returns
+    -------
+    prune_ : ndarray of bool, shape (n_weights,)
+        True where the weight is pruned, flat over the layers' weights in order.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not chain or ``unit_pruned`` does not count the hidden units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> units_to_weights(np.array([True, False]), [(2, 2), (1, 2)]).astype(int)
+    array([1, 1, 0, 0, 1, 0])
+    """
+    check_chain(layer_shapes)
+    widths = [shape[0] for shape in layer_shapes[:-1]]
+    unit_pruned = np.asarray(unit_pruned, dtype=bool)
+    if unit_pruned.shape != (sum(widths),):
+        raise ValueError(
+            f"unit_pruned has shape {unit_pruned.shape}, but the layers have {sum(widths)} "
+            f"hidden units ({widths})."
+        )
+    per_layer = np.split(unit_pruned, np.cumsum(widths)[:-1])
+    masks = [np.zeros(shape, dtype=bool) for shape in layer_shapes]
+    for layer, pruned in enumerate(per_layer):
+        masks[layer][pruned, :] = True
+        masks[layer + 1][:, pruned] = True
+    return np.concatenate([m.reshape(-1) for m in masks])
+
+
+def noncausal_units(pvalues, untestable, layer_shapes, *, significance=0.05, correction=None,
+                    untestable_policy="keep", max_sparsity=None, amount=None):
+    """Decide which hidden units are pruned, as a whole, from their weights' p-values.
+
+    Each hidden unit gets the Simes combination of its incoming and outgoing weights'
+    p-values (:func:`unit_pvalues`); the rule of :func:`noncausal_mask` is then applied to
+    the units, so ``significance``, ``correction``, ``untestable_policy``, ``max_sparsity``
+    and ``amount`` count units, not weights. A pruned unit's incoming and outgoing weights
+    are all pruned (:func:`units_to_weights`), so compression turns the result into a
+    network with fewer hidden units. Input features and output units are never pruned.
+
+    Parameters
+    ----------
+    pvalues : ndarray of shape (n_weights,)
+        Each weight's p-value (NaN for untestable weights).
+    untestable : ndarray of bool, shape (n_weights,)
+        Weights whose Granger test could not be computed; they do not enter the combination.
+    layer_shapes : list of tuple of int
+        Each layer's weight shape ``(n_out, n_in)``, forming a chain (the default MLP).
+    significance, correction, untestable_policy, max_sparsity, amount
+        As in :func:`noncausal_mask`, over hidden units: a unit with combined
+        ``p >= significance`` is pruned; a unit none of whose weights is testable follows
+        ``untestable_policy``; ``max_sparsity`` and a float ``amount`` are shares of the
+        hidden units, an int ``amount`` a number of hidden units (ranked over all hidden
+        layers together, least causal first).
+
+    Returns
+    -------
+    prune_ : ndarray of bool, shape (n_weights,)
+        True where the weight is pruned.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not chain or do not match the number of p-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([0.01, 0.5, 0.2, 0.9,   0.02, 0.6])
+    >>> noncausal_units(p, np.isnan(p), [(2, 2), (1, 2)]).astype(int)
+    array([0, 0, 1, 1, 0, 1])
+    """
+    pvalues = np.where(np.asarray(untestable, dtype=bool), np.nan,
+                       np.asarray(pvalues, dtype=float))
+    unit_p = unit_pvalues(pvalues, layer_shapes)
+    unit_pruned = noncausal_mask(unit_p, np.isnan(unit_p), significance=significance,
+                                 correction=correction, untestable_policy=untestable_policy,
+                                 max_sparsity=max_sparsity, amount=amount)
+    return units_to_weights(unit_pruned, layer_shapes)
+
+
+def apply_unit_baseline(layers, method, amount, generator_seed):
+    """Prune whole hidden units by the L1 norm of their incoming weights, or at random.
+
+    The units of each hidden layer are chosen by :class:`torch.nn.utils.prune.LnStructured`
+    (``n=1, dim=0``: the rows of smallest L1 norm) or
+    :class:`torch.nn.utils.prune.RandomStructured` (``dim=0``), as ``prune.ln_structured``
+    and ``prune.random_structured`` do; a pruned unit then also loses its outgoing weights,
+    so that compression removes it. The masks are attached as by :func:`apply_masks`.
+
+    Parameters
+    ----------
+    layers : list of (str, torch.nn.Linear)
+        The prunable layers, forming a chain (the default MLP); the last one is the output
+        layer, whose units are never pruned.
+    method : {"magnitude", "random"}
+        The criterion.
+    amount : int or float
+        A float is the share of each hidden layer's units pruned (rounded per layer, as
+        torch does); an int is the number of hidden units pruned in total, split over the
+        hidden layers in proportion to their widths.
+    generator_seed : int
+        Fixes the random choice without touching torch's global RNG state.
+
+    Returns
+    -------
+    masks : dict of str to ndarray of bool
+        Each layer's mask, shaped like its weight (True = kept).
+
+    Raises
+    ------
+    ValueError
+        If the layers do not chain, ``method`` is unknown, or an int ``amount`` exceeds the
+        number of hidden units.
+
+    Examples
+    --------
+    >>> from sklegc.network import MLP, prunable_layers
+    >>> net = MLP(4, 2, hidden_layer_sizes=(6,))
+    >>> masks = apply_unit_baseline(prunable_layers(net), "magnitude", 0.5, generator_seed=0)
+    >>> int((~masks["layers.0"].any(axis=1)).sum()), int((~masks["layers.2"].any(axis=0)).sum())
+    (3, 3)
+    """
+    methods = {"magnitude": lambda n: prune.LnStructured(n, n=1, dim=0),
+               "random": lambda n: prune.RandomStructured(n, dim=0)}
+    if method not in methods:
+        raise ValueError(f"method={method!r} is not one of {sorted(methods)}.")
+    shapes = [tuple(layer.weight.shape) for _, layer in layers]
+    check_chain(shapes)
+    widths = [shape[0] for shape in shapes[:-1]]
+    if isinstance(amount, float):
+        counts = [amount] * len(widths)
+    else:
+        if not 0 <= amount <= sum(widths):
+            raise ValueError(
+                f"amount={amount} hidden units, but the network has {sum(widths)} "
+                f"({widths}): use 0 <= amount <= {sum(widths)}, or a share as a float."
+            )
+        counts = _split_count(int(amount), widths)
+    unit_pruned = []
+    with torch_rng_lock, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator_seed)
+        for (_, layer), count in zip(layers[:-1], counts):
+            weight = layer.weight.detach()
+            mask = methods[method](count).compute_mask(weight, torch.ones_like(weight))
+            unit_pruned.append(~mask.bool().any(dim=1).cpu().numpy())
+    keep = ~units_to_weights(np.concatenate(unit_pruned), shapes)
+    return apply_masks(layers, keep)
+
+
+def _split_count(total, widths):
+    # Largest remainder: the counts add up to total and follow the widths as closely as integers can.
+    exact = total * np.asarray(widths, dtype=float) / sum(widths)
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[:total - counts.sum()]] += 1
+    return [int(c) for c in counts]
+
+
+def check_chain(layer_shapes):
+    """Check that layers form a chain, so that their hidden units are defined.
+
+    Parameters
+    ----------
+    layer_shapes : list of tuple of int
+        Each layer's weight shape ``(n_out, n_in)``, in order.
+
+    Raises
+    ------
+    ValueError
+        If a layer does not take the previous layer's outputs, naming the fix
+        (``granularity='weight'``).
+
+    Examples
+    --------
+    >>> check_chain([(6, 4), (3, 6)])
+    >>> check_chain([(6, 4), (3, 5)])
+    Traceback (most recent call last):
+    ...
+    ValueError: layer 1 (weight shape (3, 5)) does not take the 6 outputs of layer 0: ...
+    """
+    for layer in range(1, len(layer_shapes)):
+        if layer_shapes[layer][1] != layer_shapes[layer - 1][0]:
+            raise ValueError(
+                f"layer {layer} (weight shape {tuple(layer_shapes[layer])}) does not take the "
+                f"{layer_shapes[layer - 1][0]} outputs of layer {layer - 1}: hidden units are "
+                "defined for a chain of linear layers (the default MLP); use granularity="
+                "'weight' with other modules."
+            )
+
+
+def _split_layers(flat, layer_shapes):
+    check_chain(layer_shapes)
+    sizes = [int(np.prod(shape)) for shape in layer_shapes]
+    if flat.shape != (sum(sizes),):
+        raise ValueError(
+            f"got {flat.size} p-values for layers of shapes {list(layer_shapes)}, which hold "
+            f"{sum(sizes)} weights."
+        )
+    return [block.reshape(shape)
+            for block, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), layer_shapes)]
+
+
 def _prune_largest(key, n_prune):
     # A stable sort on the negated key keeps ties in weight order, so the choice is reproducible.
     order = np.argsort(-key, kind="stable")
