@@ -5,7 +5,7 @@ into 106 windows of 200 steps. This script times, on synthetic data of that size
 
 - Lyapunov: ``sklegc.lyapunov.max_lyapunov`` on all weights x windows at once, against
   per-window implementations (``nolds.lyap_r`` and a plain numpy one) timed on a subset
-  and scaled linearly, and against the authors' TISEAN figure quoted in METHOD.md;
+  and scaled linearly, and against the authors' TISEAN figure quoted in docs/method.md;
 - Granger: ``sklegc.granger.granger_tests`` on all weights at once, against a loop of
   ``statsmodels.tsa.stattools.grangercausalitytests`` on a subset, scaled linearly.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sklegc.windows import window_stride  # noqa: E402
 
-# METHOD.md, "What the authors' pipeline cost": one TISEAN lyap_r process per window and
+# docs/method.md, "What the paper's pipeline costs": one TISEAN lyap_r process per window and
 # one statsmodels call per weight, measured on a 2-core machine.
 TISEAN_S_PER_WINDOW = 1.5e-3
 STATSMODELS_S_PER_WEIGHT = 16.6e-3
@@ -83,7 +83,7 @@ def random_walk_windows(n_weights, n_windows, window_size, seed):
 
 
 def numpy_lyapunov_window(x, m=2, d=1, S=3, t=0, static_tol=1e-5):
-    """METHOD.md for one window with numpy: all pairs at once, no batching over windows."""
+    """docs/method.md (section 3) for one window with numpy: all pairs, no batching over windows."""
     x = np.asarray(x, dtype=np.float64)
     lo = x.min()
     span = x.max() - lo
@@ -208,7 +208,7 @@ def bench_lyapunov(args):
               f"ours is {total / ours:,.0f}x faster; in CPU time {c * n_windows_total / cpu:,.0f}x "
               f"({note})")
     tisean = TISEAN_S_PER_WINDOW * n_windows_total
-    print(f"  TISEAN lyap_r, one process per window (QUOTED from METHOD.md, not run here): "
+    print(f"  TISEAN lyap_r, one process per window (QUOTED from docs/method.md, not run here): "
           f"1.5 ms/window -> {_fmt_s(tisean)}; ours is {tisean / ours:,.0f}x faster")
     ok = ours <= TARGET_LYAPUNOV_S * n_windows_total / (41000 * 106) and \
         tisean / ours >= TARGET_SPEEDUP
@@ -299,7 +299,7 @@ def bench_granger(args):
           f"{_fmt_s(total)}; ours is {total / ours:,.0f}x faster "
           f"(max |p-value difference| {diff:.1e})")
     quoted = STATSMODELS_S_PER_WEIGHT * args.weights
-    print(f"  METHOD.md's figure (QUOTED): 16.6 ms/weight -> {_fmt_s(quoted)}")
+    print(f"  docs/method.md's figure (QUOTED): 16.6 ms/weight -> {_fmt_s(quoted)}")
     ok = ours <= TARGET_GRANGER_S * args.weights / 41000 and total / ours >= TARGET_SPEEDUP
     print(f"targets (<= {TARGET_GRANGER_S:.0f} s at paper scale, >= {TARGET_SPEEDUP:.0f}x vs the "
           f"loop): {'met' if ok else 'NOT met'}")

@@ -1,7 +1,7 @@
 """Diagnostics of pruned networks: SHAP consistency, WeightWatcher alphas, accuracy vs sparsity.
 
-Fits, on scikit-learn's breast cancer and digits data, the dense network, LEGCNet-FT and the
-paper's random and magnitude baselines at LEGCNet's sparsity, then
+Fits, on scikit-learn's breast cancer and digits data, the dense network, LEGCNet-FT and -PT
+and the paper's random and magnitude baselines at LEGCNet's sparsity and more, then
 
 1. compares each pruned network's SHAP feature importance with the dense network's
    (breast cancer), as the paper does;
@@ -9,15 +9,17 @@ paper's random and magnitude baselines at LEGCNet's sparsity, then
    the shape of the paper's MNIST network in Table 4);
 3. plots test accuracy against the share of weights pruned.
 
-Run from the repository root (several minutes on two cores)::
+Prints its tables under ``== title ==`` headings (docs/diagnostics.md shows them) and writes
+three figures to the current folder, or to the folder given by ``--out`` (about ten minutes
+on two cores)::
 
-    python examples/diagnostics.py --out docs/img
+    python examples/diagnostics.py [--out FOLDER]
 """
 
 import argparse
-import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from sklearn.datasets import load_breast_cancer, load_digits
@@ -61,13 +63,11 @@ def fit_models(dataset, random_state):
     models, rows = {}, []
 
     def fit(name, method, **kw):
-        start = time.perf_counter()
         model = make_pipeline(StandardScaler(), LEGCPrunedClassifier(**params, **kw))
         model.fit(X_train, y_train)
         models[name] = model
         rows.append(dict(dataset=dataset, model=name, method=method,
-                         sparsity=model[-1].sparsity_, accuracy=model.score(X_test, y_test),
-                         seconds=time.perf_counter() - start))
+                         sparsity=model[-1].sparsity_, accuracy=model.score(X_test, y_test)))
 
     fit("dense", "dense", pruning="none")
     fit("LEGC-FT", "LEGC-FT", pruning="legc", mode="ft")
@@ -80,58 +80,92 @@ def fit_models(dataset, random_state):
     return models, pd.DataFrame(rows), X_test
 
 
+def heading(title):
+    print(f"\n== {title} ==")
+
+
+def print_accuracies(runs, n_test):
+    table = runs.assign(**{"% pruned": 100 * runs["sparsity"]})[["model", "% pruned", "accuracy"]]
+    print(f"test accuracy on {n_test} held-out rows")
+    print(table.to_string(index=False, formatters={"% pruned": "{:.1f}".format,
+                                                   "accuracy": "{:.3f}".format}))
+
+
+def print_decisions(models):
+    """What LEGCNet's Granger step saw: windows, lag and the range of the p-values."""
+    for name in ("LEGC-FT", "LEGC-PT"):
+        clf = models[name][-1]
+        p = clf.granger_pvalues_
+        print(f"{name}: {len(clf.misclassification_)} windows, Granger lags 1 to {clf.maxlag_}, "
+              f"p-values from {np.nanmin(p):.2g} to {np.nanmax(p):.2g}; "
+              f"{clf.n_weights_pruned_} of {clf.n_weights_} weights pruned")
+
+
 def main(out, random_state=0):
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     pd.set_option("display.width", 120)
-    pd.set_option("display.precision", 3)
-    begin = time.perf_counter()
 
     # 1. SHAP: does pruning keep the features the dense network relied on?
     models, cancer_runs, X_test = fit_models("breast_cancer", random_state)
-    print(cancer_runs.drop(columns=["dataset", "method"]).to_string(index=False), "\n")
+    heading("breast cancer: accuracy")
+    print_accuracies(cancer_runs, len(X_test))
+    heading("breast cancer: LEGCNet")
+    print_decisions(models)
     shap_kw = dict(background=30, max_samples=60, random_state=random_state)
     compared = ["LEGC-FT", "LEGC-PT", "random", "magnitude", "random 50%", "magnitude 50%"]
-    start = time.perf_counter()
     # Same rows, background and seed for every model: the importances are comparable.
     importances = {name: feature_importance(models[name], X_test, **shap_kw)
                    for name in ["dense", *compared]}
-    print(f"SHAP of {len(importances)} models: {time.perf_counter() - start:.0f} s")
-    print("dense network, top 5 features by mean |SHAP|:")
-    print(importances["dense"]["mean"].nlargest(5).to_string(), "\n")
+    heading("breast cancer: dense top 5")
+    print(importances["dense"]["mean"].nlargest(5).to_string(float_format="{:.3f}".format))
     rows = []
     for name in compared:
         c = compare_importances(importances["dense"], importances[name], top_k=5)
-        rows.append(dict(model=name, sparsity=models[name][-1].sparsity_, spearman=c.spearman,
-                         kendall=c.kendall, top5_overlap=c.top_k_overlap))
-    print("SHAP consistency with the dense network:")
-    print(pd.DataFrame(rows).to_string(index=False), "\n")
+        rows.append({"model": name, "% pruned": 100 * models[name][-1].sparsity_,
+                     "spearman": c.spearman, "kendall": c.kendall,
+                     "top-5 overlap": c.top_k_overlap})
+    heading("breast cancer: SHAP consistency")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="{:.3f}".format,
+                                       formatters={"% pruned": "{:.1f}".format}))
     shown = {name: importances[name] for name in ("dense", "LEGC-PT", "random 50%",
                                                    "magnitude 50%")}
-    plot_importance_comparison(shown, top=15).savefig(out / "diagnostics_importance.png", dpi=110)
+    figures = [out / "diagnostics_importance.png", out / "diagnostics_esd.png",
+               out / "diagnostics_accuracy_vs_sparsity.png"]
+    plot_importance_comparison(shown, top=15).savefig(figures[0], dpi=110)
 
     # 2. WeightWatcher: the paper's Table 4 on a 64-50-30-10 network.
-    models, digits_runs, _ = fit_models("digits", random_state)
-    print(digits_runs.drop(columns=["dataset", "method"]).to_string(index=False), "\n")
-    columns = ["layer", "shape", "sparsity", "alpha", "alpha_weighted", "alpha_in_range",
-               "status"]
+    models, digits_runs, X_test = fit_models("digits", random_state)
+    heading("digits: accuracy")
+    print_accuracies(digits_runs, len(X_test))
+    heading("digits: LEGCNet")
+    print_decisions(models)
+    rows = {}
     for name in ("dense", "LEGC-FT", "LEGC-PT", "random", "magnitude", "random 50%",
                  "magnitude 50%"):
-        print(f"{name}:")
-        print(layer_quality(models[name])[columns].to_string(index=False), "\n")
-    plot_esd(models["LEGC-FT"]).savefig(out / "diagnostics_esd.png", dpi=110)
+        quality = layer_quality(models[name])
+        rows[f"{name} ({100 * models[name][-1].sparsity_:.1f}%)"] = {
+            f"{layer.shape[1]}->{layer.shape[0]}":
+                f"{layer.alpha:.2f} / {layer.alpha_weighted:.2f}" if layer.status == "ok"
+                else layer.status
+            for layer in quality.itertuples()}
+    heading("digits: alpha")
+    print("alpha / alpha_weighted per layer (in->out), or why the fit was not made")
+    print(pd.DataFrame.from_dict(rows, orient="index").to_string())
+    plot_esd(models["LEGC-FT"]).savefig(figures[1], dpi=110)
 
     # 3. Accuracy against sparsity, for both datasets.
     runs = pd.concat([cancer_runs, digits_runs], ignore_index=True)
-    plot_accuracy_vs_sparsity(runs).savefig(out / "diagnostics_accuracy_vs_sparsity.png",
-                                            dpi=110)
-    print(f"figures written to {out}; total {time.perf_counter() - begin:.0f} s")
+    plot_accuracy_vs_sparsity(runs).savefig(figures[2], dpi=110)
+    heading("figures")
+    print("\n".join(map(str, figures)))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/img"),
-                        help="folder for the figures (default: docs/img)")
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("."),
+                        help="folder for the figures (default: the current folder)")
+    parser.add_argument("--random-state", type=int, default=0,
+                        help="seed of the split, the networks and SHAP (default: 0)")
     args = parser.parse_args()
     main(args.out, args.random_state)

@@ -1,9 +1,12 @@
 """Look inside a pruning decision: the mask, the Lyapunov exponents and the p-values.
 
-Writes ``inspect_pruning.png`` next to where it is run::
+Writes ``inspect_pruning.png`` to the current folder, or to the folder given by ``--out``::
 
-    python examples/inspect_pruning.py
+    python examples/inspect_pruning.py [--out FOLDER]
 """
+
+import argparse
+from pathlib import Path
 
 import matplotlib
 
@@ -14,6 +17,11 @@ from sklearn.datasets import load_iris
 from sklearn.preprocessing import StandardScaler
 
 from sklegc import LEGCPrunedClassifier
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--out", type=Path, default=Path("."),
+                    help="folder for inspect_pruning.png (default: the current folder)")
+out = parser.parse_args().out
 
 X, y = load_iris(return_X_y=True)
 X = StandardScaler().fit_transform(X)
@@ -48,5 +56,6 @@ ax.imshow(first, cmap="Greys_r", vmin=0, vmax=1)
 ax.set(title="first-layer mask (black = pruned)", xlabel="input feature", ylabel="hidden unit")
 
 fig.tight_layout()
-fig.savefig("inspect_pruning.png", dpi=100)
-print("wrote inspect_pruning.png")
+out.mkdir(parents=True, exist_ok=True)
+fig.savefig(out / "inspect_pruning.png", dpi=100)
+print(f"wrote {out / 'inspect_pruning.png'}")

@@ -1,7 +1,7 @@
 """Largest Lyapunov exponent of many short windows at once.
 
 This is the estimator the LEGCNet paper ran through TISEAN ``lyap_r -m2 -r20 -d1 -s3``
-once per window and per weight, restated in METHOD.md ("Lyapunov exponent of one
+once per window and per weight, stated in docs/method.md ("The Lyapunov exponent of one
 window") and computed here for every window of every weight in one call:
 
 1. a window whose range is below ``static_tol`` is static: exponent 0;
@@ -631,7 +631,7 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
 
 def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
                      chunk_size=None, backend=None):
-    """Mean log-distance curve of each window (METHOD.md, steps 2 to 6).
+    """Mean log-distance curve of each window (docs/method.md, section 3, steps 2 to 6).
 
     Parameters
     ----------
@@ -704,7 +704,7 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
                  static_tol=1e-5, chunk_size=None, backend=None):
     """Largest Lyapunov exponent of each window, as the LEGCNet paper computed it.
 
-    The exponent is ``y_1 - y_0`` of :func:`divergence_curve` (METHOD.md, step 7):
+    The exponent is ``y_1 - y_0`` of :func:`divergence_curve` (docs/method.md, section 3, step 7):
     the paper's TISEAN ``lyap_r -m2 -r20 -d1 -s3`` with its post-processing.
 
     Parameters

@@ -108,9 +108,9 @@ def min_window_size(embedding_dim=2, delay=1, steps=3, theiler=0):
     """Smallest window for which the Lyapunov exponent is defined at all.
 
     A window of ``N`` points has ``N - (embedding_dim - 1) * delay - steps`` neighbour
-    candidates and ``theiler`` fewer reference points (METHOD.md, step 4). At least one
-    reference needs a candidate more than ``theiler`` steps away, which first happens
-    for ``N = (embedding_dim - 1) * delay + steps + theiler + 2``.
+    candidates and ``theiler`` fewer reference points (docs/method.md, section 3, step 4).
+    At least one reference needs a candidate more than ``theiler`` steps away, which first
+    happens for ``N = (embedding_dim - 1) * delay + steps + theiler + 2``.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Tests of the batched Lyapunov kernels against METHOD.md, known answers and nolds."""
+"""Tests of the batched Lyapunov kernels against docs/method.md, known answers and nolds."""
 
 import math
 import warnings
@@ -15,7 +15,7 @@ from sklegc.windows import min_window_size
 
 
 def reference_curve(x, m=2, d=1, S=3, t=0):
-    """METHOD.md steps 2-6 for one window, one reference point at a time.
+    """docs/method.md (section 3) steps 2-6 for one window, one reference point at a time.
 
     Deliberately plain: the only vectorisation is over the candidates of one reference.
     Squared distances are summed coordinate by coordinate in the order 0..m-1, the same
@@ -55,7 +55,7 @@ def reference_curve(x, m=2, d=1, S=3, t=0):
 
 
 def reference_lyapunov(x, m=2, d=1, S=3, t=0, static_tol=1e-5):
-    """METHOD.md steps 1 and 7 on top of :func:`reference_curve`."""
+    """docs/method.md (section 3) steps 1 and 7 on top of :func:`reference_curve`."""
     x = np.asarray(x, dtype=np.float64)
     if x.max() - x.min() < static_tol:
         return 0.0
@@ -329,10 +329,10 @@ def _nolds_curve(nolds, x, m, d, S, t):
 
 @pytest.mark.parametrize("m,d,S", [(2, 1, 3), (3, 1, 5), (2, 2, 3), (4, 3, 8)])
 def test_nolds_divergence_curve_without_theiler(nolds, m, d, S):
-    """nolds.lyap_r computes the same curve as METHOD.md where the two coincide.
+    """nolds.lyap_r computes the same curve as docs/method.md where the two coincide.
 
     What nolds does differently: (1) it uses every candidate as a reference, where
-    METHOD.md stops ``theiler`` points earlier; (2) it has no ``d^2 < 1`` rule and accepts
+    the method stops ``theiler`` points earlier; (2) it has no ``d^2 < 1`` rule and accepts
     neighbours at distance 0; (3) its argmin breaks ties towards the lowest index, not
     the highest; (4) it averages ln d instead of (ln d^2) / 2 and does not rescale.
     Here the data are rescaled to [0, 1] beforehand, have no repeated values (no zero
@@ -350,7 +350,7 @@ def test_nolds_divergence_curve_without_theiler(nolds, m, d, S):
 
 
 def test_nolds_with_theiler_window_differs_only_by_extra_references(nolds):
-    # With theiler = t > 0 nolds also follows the last t references, which METHOD.md
+    # With theiler = t > 0 nolds also follows the last t references, which docs/method.md
     # leaves out; everything else is the same, so on 300 points (t = 5: 5 extra pairs
     # out of about 290) the curves stay close but are not identical.
     rng = np.random.default_rng(12)

@@ -1,4 +1,4 @@
-"""Tests of the window layout (METHOD.md, "Windows")."""
+"""Tests of the window layout (docs/method.md, "Windows")."""
 
 import math
 from fractions import Fraction

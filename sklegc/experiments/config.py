@@ -1,8 +1,8 @@
 """The paper's per-dataset settings and its published numbers, as one table each.
 
 Everything the reproduction run varies per dataset is in :data:`SETTINGS`; everything it
-compares against is in :data:`PAPER`. Both are copied from ``shared/datasets/README.md``
-(settings recovered from the authors' code) and ``shared/METHOD.md`` (the paper's Tables 1-3).
+compares against is in :data:`PAPER`. The settings were recovered from the authors' published
+code, the numbers copied from the paper's Tables 1-3 (reference in ``docs/method.md``).
 """
 
 from dataclasses import dataclass, replace
@@ -57,7 +57,7 @@ class Setting:
     sweep_epochs: int
 
 
-# The paper's settings (shared/datasets/README.md). "digits" (sklearn's 8x8 digits, 1257
+# The paper's settings (recovered from the authors' code). "digits" (sklearn's 8x8 digits, 1257
 # training rows) stands in for MNIST: the paper's batch of 128 over 49,000 rows gives 383
 # steps per epoch; batch 4 over 1257 rows gives 315, so 50 epochs give about as many
 # 200-step windows (87) as the paper's MNIST run (106), and 5 PT epochs about as few (8 vs 9).
@@ -107,7 +107,7 @@ PAPER_DATASET = {
     "iris3f": "iris 3f", "vowel": "vowel", "digits": "MNIST",
 }
 
-# The paper's Tables 1-3 (shared/METHOD.md), test-set figures, best of 5 initialisations.
+# The paper's Tables 1-3 (reference in docs/method.md), test-set figures, best of 5 initialisations.
 # Per dataset, per method: flops (non-zero weights), epochs (first epoch at the training
 # accuracy threshold), acc, f1 and pct_pruned. Methods use the names of the runner's cells.
 # Table 3 gives epochs only for random pruning and no flops for the baselines (their

@@ -55,8 +55,8 @@ REFERENCE = "dense@seed+1"
 
 DEFAULT_DATASETS = TABULAR + ("digits",)
 
-#: The paper's Table 4 (shared/METHOD.md): WeightWatcher alpha / alpha_weighted of the MNIST
-#: network's layers 784-50, 50-30, 30-10, per method.
+#: The paper's Table 4 (reference in docs/method.md): WeightWatcher alpha / alpha_weighted of
+#: the MNIST network's layers 784-50, 50-30, 30-10, per method.
 PAPER_TABLE4 = {
     "dense": ((2.19, 1.63), (1.51, 1.88), (1.94, 2.76)),
     "LEGCNet-FT": ((2.24, 1.64), (1.51, 1.83), (2.29, 3.20)),

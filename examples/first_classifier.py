@@ -1,0 +1,22 @@
+"""Your first pruned classifier: LEGCPrunedClassifier in a Pipeline on iris.
+
+Shown, with what it prints, in docs/getting_started.md (about half a minute on one core)::
+
+    python examples/first_classifier.py
+"""
+
+from sklearn.datasets import load_iris
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklegc import LEGCPrunedClassifier
+
+X, y = load_iris(return_X_y=True)
+model = make_pipeline(
+    StandardScaler(),
+    LEGCPrunedClassifier(hidden_layer_sizes=(6,), lr=0.05, max_epochs=200,
+                         window_size=160, target_accuracy=0.95, random_state=0),
+)
+model.fit(X, y)
+clf = model[-1]
+print(clf.pruning_report())
