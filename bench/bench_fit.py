@@ -54,9 +54,10 @@ def run_one(kind, rows, epochs, threads):
         from sklegc import LEGCPrunedClassifier
         from sklegc.estimator import PAPER_PARAMS
 
-        clf = LEGCPrunedClassifier(**{**PAPER_PARAMS, "batch_size": 128, "maxlag": "auto"},
+        clf = LEGCPrunedClassifier(**{**PAPER_PARAMS, "batch_size": 128, "maxlag": "auto",
+                                      "mode": kind, "trace_fraction": 0.1},
                                    hidden_layer_sizes=(50, 30), lr=0.5, max_epochs=epochs,
-                                   mode=kind, trace_fraction=0.1, random_state=0).fit(X, y)
+                                   random_state=0).fit(X, y)
         extra = dict(phases={k: round(v, 2) for k, v in clf.phase_times_.items()},
                      windows=len(clf.misclassification_), pruned=clf.n_weights_pruned_,
                      weights=clf.n_weights_)

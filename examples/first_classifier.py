@@ -1,6 +1,6 @@
-"""Your first pruned classifier: LEGCPrunedClassifier in a Pipeline on iris.
+"""Your first pruned classifier: LEGCPrunedClassifier, defaults and all, in a Pipeline on iris.
 
-Shown, with what it prints, in docs/getting_started.md (about half a minute on one core)::
+Shown, with what it prints, in docs/getting_started.md (a few seconds on one core)::
 
     python examples/first_classifier.py
 """
@@ -14,8 +14,7 @@ from sklegc import LEGCPrunedClassifier
 X, y = load_iris(return_X_y=True)
 model = make_pipeline(
     StandardScaler(),
-    LEGCPrunedClassifier(hidden_layer_sizes=(6,), lr=0.05, max_epochs=200,
-                         window_size=160, target_accuracy=0.95, random_state=0),
+    LEGCPrunedClassifier(random_state=0),
 )
 model.fit(X, y)
 clf = model[-1]

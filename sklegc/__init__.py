@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "LEGCPrunedClassifier": "sklegc.estimator",
     "PruningWarning": "sklegc.estimator",
+    "PAPER_PARAMS": "sklegc.estimator",
     "TrainingDivergedError": "sklegc.trajectory",
     "load_dataset": "sklegc.datasets",
     "feature_importance": "sklegc.diagnostics",

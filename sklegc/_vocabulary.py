@@ -39,8 +39,8 @@ MLP_EQUIVALENTS = {
     "beta_2": "optimizer__betas=(beta_1, beta_2) (with optimizer=torch.optim.Adam)",
     "epsilon": "optimizer__eps (with optimizer=torch.optim.Adam)",
     "shuffle": "iterator_train__shuffle",
-    "max_fun": "nothing: it bounds the 'lbfgs' solver, which sklegc does not use; "
-               "max_epochs bounds the training",
+    "max_fun": "max_epochs to bound the training (max_fun bounds the function calls of "
+               "the 'lbfgs' solver, which sklegc does not have)",
 }
 """``MLPClassifier`` parameter -> what to use instead, for the names spelled differently."""
 

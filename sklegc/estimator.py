@@ -63,17 +63,19 @@ PAPER_PARAMS = {
     "alpha": 0.0,
     "batch_size": 1,
     "tol": None,
+    "mode": "ft",
+    "trace_fraction": 0.1,
     "window_size": 200,
     "maxlag": PAPER_MAXLAG,
 }
 """The paper's training protocol, one line away from the defaults.
 
 Per-sample SGD on sigmoid units with the squared-error loss and no L2 penalty, a fixed
-number of epochs (no convergence stop), windows of 200 steps and the Granger test over
-lags 1..14. The rest of the paper's protocol is the defaults (``mode="ft"``,
-``significance=0.05``, ``fine_tune="rewind"``); the paper sized the network, the learning
-rate, the epochs and (for ``mode="pt"``) ``trace_fraction`` per dataset, so they are not in
-it::
+number of epochs (no convergence stop), the whole dense run traced (LEGCNet-FT; with
+``mode="pt"`` the first 10% of the epochs, which the paper set per dataset), windows of 200
+steps and the Granger test over lags 1..14. The rest of the paper's protocol is the
+defaults (``significance=0.05``, ``fine_tune="rewind"``); the paper sized the network, the
+learning rate and the epochs per dataset, so they are not in it::
 
     LEGCPrunedClassifier(**PAPER_PARAMS, hidden_layer_sizes=(6,), lr=0.01, max_epochs=50)
 """
@@ -83,10 +85,11 @@ _ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_val
                     "callbacks__")
 
 # The rules behind the "auto" values; docs/user_guide.md gives the figures behind them.
-_AUTO_ROWS_PER_STEP = 32  # batch_size="auto": at least 32 optimizer steps per epoch ...
-_AUTO_MAX_BATCH = 200  # ... up to MLPClassifier's batch of 200 rows
+_AUTO_MAX_BATCH = 200  # batch_size="auto": MLPClassifier's batch of 200 rows ...
+_AUTO_ROWS_PER_STEP = 32  # ... but at least 32 optimizer steps per epoch while tracing
 _AUTO_WINDOW = (30, 200)  # window_size="auto": a quarter of an epoch's steps, clipped
 _MONITOR_ROWS = 10_000  # accuracies during training are measured on at most this many rows
+_AUTO_TRACE_WINDOWS = 44  # trace_fraction="auto": the windows traced in mode="pt"
 
 # Below this many multiply-adds per optimizer step (batch rows x parameters) a thread pool
 # costs more than it saves: on 2 cores, a (3, 3) cross-entropy took 0.004 ms on one thread
@@ -149,8 +152,9 @@ class _Plan:
     """What one fit does, with every "auto" value resolved."""
 
     pruning: str
-    batch_size: int
-    steps_per_epoch: int
+    batch_size: int  # of the untraced phases
+    trace_batch_size: int
+    steps_per_epoch: int  # of the dense phase
     dense_epochs: int
     window_size: int = None
     min_windows: int = None
@@ -190,9 +194,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         of the ``nn.Linear`` layers (not the biases), divided by the (weighted) number of
         samples in the batch, is added to the batch loss.
     batch_size : int or "auto", default="auto"
-        Mini-batch size. ``"auto"`` is ``clip(n_samples // 32, 1, 200)``: at least 32
-        optimizer steps per epoch on small data, so that the trajectories have enough
-        steps for their windows, and ``MLPClassifier``'s 200 rows on large data.
+        Mini-batch size. ``"auto"`` is ``MLPClassifier``'s ``min(200, n_samples)`` in the
+        untraced phases (fine-tuning, ``pruning="none"``) and
+        ``clip(n_samples // 32, 1, 200)`` in the traced phase: at least 32 optimizer steps
+        per epoch on small data, so that the trajectories have steps enough for their
+        windows.
     lr : float, default=1e-3
         Learning rate (``MLPClassifier``'s ``learning_rate_init``).
     max_epochs : int, default=200
@@ -235,9 +241,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
         (global unstructured L1 pruning of the trained weights, or random pruning, of
         ``amount`` weights, no tracing); ``"none"`` trains the dense network only.
-    mode : {"ft", "pt"}, default="ft"
-        ``"ft"`` traces the whole dense run; ``"pt"`` traces only the start of it
-        (``trace_fraction``) and stops dense training there.
+    mode : {"pt", "ft"}, default="pt"
+        ``"pt"`` (LEGCNet-PT) traces only the start of the dense run (``trace_fraction``)
+        and stops dense training there, so that pruning costs a fraction of a training run;
+        ``"ft"`` (LEGCNet-FT) traces the whole dense run.
     trace_fraction : float in (0, 1] or "auto", default="auto"
         With ``mode="pt"``, the share of ``max_epochs`` traced (the paper: 0.1, rounded,
         at least one epoch); ``"auto"`` traces the epochs that give the windows the
@@ -349,9 +356,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     out_activation_ : str
         ``"logistic"`` (binary) or ``"softmax"``, the output non-linearity of
         ``predict_proba``.
-    batch_size_, window_size_ : int
-        The batch size and window length used (``"auto"`` resolved); ``window_size_`` is
-        None without tracing.
+    batch_size_, trace_batch_size_, window_size_ : int
+        The batch sizes of the untraced phases and of the traced phase, and the window
+        length (``"auto"`` resolved); ``trace_batch_size_`` and ``window_size_`` are None
+        without tracing.
     mask_ : dict of str to ndarray of bool
         Per prunable layer, True where the weight is kept.
     weight_layers_ : list of (str, tuple)
@@ -494,7 +502,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         warm_start=False,
         module=None,
         pruning="legc",
-        mode="ft",
+        mode="pt",
         trace_fraction="auto",
         window_size="auto",
         window_overlap=0.1,
@@ -817,8 +825,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 return self
             net = self.net_
             self._match_module_dtype(net, data)
-            net.set_params(batch_size=plan.batch_size)
-            self._train(net, data, 1, "partial_fit", self._phase_callbacks(data, plan, False))
+            self._train(net, data, 1, "partial_fit", self._phase_callbacks(data, plan, False),
+                        plan.batch_size)
             self._record_training_attributes(net)
         return self
 
@@ -875,14 +883,15 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def _plan(self, n_train, pruning, max_epochs):
         """Resolve every "auto" size of a fit on ``n_train`` rows."""
         if self.batch_size == "auto":
-            batch = int(np.clip(n_train // _AUTO_ROWS_PER_STEP, 1, _AUTO_MAX_BATCH))
+            batch = _AUTO_MAX_BATCH
+            trace_batch = int(np.clip(n_train // _AUTO_ROWS_PER_STEP, 1, _AUTO_MAX_BATCH))
         else:
-            batch = self.batch_size
-        batch = min(batch, n_train)
-        steps_per_epoch = math.ceil(n_train / batch)
-        plan = _Plan(pruning, batch, steps_per_epoch, max_epochs)
-        if not plan.traced:
-            return plan
+            batch = trace_batch = self.batch_size
+        batch, trace_batch = min(batch, n_train), min(trace_batch, n_train)
+        if pruning != "legc":
+            return _Plan(pruning, batch, None, math.ceil(n_train / batch), max_epochs)
+        steps_per_epoch = math.ceil(n_train / trace_batch)
+        plan = _Plan(pruning, batch, trace_batch, steps_per_epoch, max_epochs)
         lag = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
         plan.min_windows = 3 * lag + 2  # statsmodels' condition K > 3 * lag + 1
         if self.window_size == "auto":
@@ -891,7 +900,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             plan.window_size = self.window_size
         if self.mode == "pt":
             if self.trace_fraction == "auto":
-                steps = plan.window_size + (plan.min_windows - 1) * window_stride(
+                wanted = max(plan.min_windows, _AUTO_TRACE_WINDOWS)
+                steps = plan.window_size + (wanted - 1) * window_stride(
                     plan.window_size, self.window_overlap)
                 plan.dense_epochs = min(max_epochs, math.ceil(steps / steps_per_epoch))
             else:
@@ -924,6 +934,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self.weight_layers_ = [(name, tuple(layer.weight.shape)) for name, layer in layers]
         self.n_weights_ = sum(layer.weight.numel() for _, layer in layers)
         self.batch_size_ = plan.batch_size
+        self.trace_batch_size_ = plan.trace_batch_size
         self.window_size_ = plan.window_size
         times = {"dense": 0.0, "analysis": 0.0, "sparse": 0.0}
 
@@ -1015,13 +1026,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             def hold():
                 return len(tracer.lyapunov_) < plan.min_windows
 
-        self._train(net, data, plan.dense_epochs, "dense", callbacks, hold=hold)
+        batch = plan.trace_batch_size if plan.traced else plan.batch_size
+        self._train(net, data, plan.dense_epochs, "dense", callbacks, batch, hold=hold)
         self.epochs_to_target_["dense"] = callbacks[0][1].epoch_to_target_
         self.n_dense_steps_ = sum(row.get("train_batch_count", 0) for row in net.history)
         self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
         return tracer
 
-    def _train(self, net, data, epochs, phase, callbacks, hold=None):
+    def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None):
         """Run one training phase with this project's and the user's callbacks."""
         # A fresh copy of each callback for every phase, initialised by skorch for that
         # phase's optimizer: the objects passed as parameters are never changed. The copy is
@@ -1029,7 +1041,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         # the user's own.
         user = [(cb[0], copy.copy(cb[1])) if isinstance(cb, tuple) else copy.copy(cb)
                 for cb in self.callbacks or []]
-        net.set_params(max_epochs=epochs, callbacks=callbacks + user)
+        net.set_params(max_epochs=epochs, batch_size=batch_size, callbacks=callbacks + user)
         net.initialize_callbacks()
         work = net.batch_size * sum(p.numel() for p in net.module_.parameters())
         net.hold_stop = hold
@@ -1089,7 +1101,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                          f"{plan.dense_epochs}: raise trace_fraction or max_epochs)")
         else:
             fixes.append(f"max_epochs={needed_epochs}")
-        if plan.batch_size > 1:
+        if plan.trace_batch_size > 1:
             fixes.append("a smaller batch_size (one optimizer step per batch)")
         return (
             f"the traced dense phase has {found}; a Granger test with maxlag={lag} needs at "
@@ -1194,14 +1206,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             remaining = self.max_epochs - dense_run
             if plan.traced and self.mode == "pt" and remaining > 0:
                 self._train(net, data, remaining, "dense",
-                            self._phase_callbacks(data, plan, False))
+                            self._phase_callbacks(data, plan, False), plan.batch_size)
             return
         epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
         if epochs == 0:
             return
         net.initialize_optimizer()
         callbacks = self._phase_callbacks(data, plan, False)
-        self._train(net, data, epochs, "sparse", callbacks)
+        self._train(net, data, epochs, "sparse", callbacks, plan.batch_size)
         self.epochs_to_target_["sparse"] = callbacks[0][1].epoch_to_target_
 
     # -- phase 5: the accuracy check ----------------------------------------------------------

@@ -21,7 +21,7 @@ from sklegc.compress import (
     remove_dead_units,
 )
 from sklegc.masks import (
-    apply_baseline,
+    baseline_keep,
     apply_masks,
     apply_unit_baseline,
     noncausal_mask,
@@ -154,7 +154,7 @@ def test_compressed_estimator_predicts_the_same(activation, n_classes, granulari
     clf, X = dense_fit(activation, n_classes)
     layers = prunable_layers(clf.net_.module_)
     if granularity == "weight":
-        apply_baseline(layers, "magnitude", 0.7, generator_seed=0)
+        apply_masks(layers, baseline_keep(layers, "magnitude", 0.7, generator_seed=0))
     else:
         apply_unit_baseline(layers, "magnitude", 0.5, generator_seed=0)
     before = clf.predict_proba(X)

@@ -66,7 +66,8 @@ def test_defaults_are_mlpclassifiers_network(iris_default):
 
 def test_sample_weight_weighs_the_loss_and_routes_through_pipelines():
     X, y = make_classification(300, 6, random_state=0)
-    params = dict(hidden_layer_sizes=(8,), max_epochs=15, pruning="none", random_state=0)
+    params = dict(hidden_layer_sizes=(8,), batch_size=16, max_epochs=15, pruning="none",
+                  random_state=0)
     plain = LEGCPrunedClassifier(**params).fit(X, y)
     ones = LEGCPrunedClassifier(**params).fit(X, y, sample_weight=np.ones(len(y)))
     np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-5)

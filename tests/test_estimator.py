@@ -52,8 +52,8 @@ def test_pruned_weights_are_the_noncausal_ones_and_stay_zero(small_problem):
 def test_pt_mode_runs_fewer_dense_steps_than_ft(small_problem):
     X, y = small_problem
     params = {**FAST, "max_epochs": 10, "maxlag": 2}
-    ft = LEGCPrunedClassifier(**params, mode="ft").fit(X, y)
-    pt = LEGCPrunedClassifier(**params, mode="pt", trace_fraction=0.2).fit(X, y)
+    ft = LEGCPrunedClassifier(**{**params, "mode": "ft"}).fit(X, y)
+    pt = LEGCPrunedClassifier(**{**params, "mode": "pt", "trace_fraction": 0.2}).fit(X, y)
     assert pt.n_dense_steps_ == 2 * 120 < ft.n_dense_steps_ == 10 * 120
     assert pt.lyapunov_.shape[0] < ft.lyapunov_.shape[0]
 

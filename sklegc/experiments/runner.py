@@ -176,11 +176,11 @@ def _replay_class():
         (n_windows, n_weights), ``misclassification`` (n_windows,) and ``window_ends``.
         """
 
-        def _train(self, net, data, epochs, phase, callbacks, hold=None):
+        def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None):
             if phase == "dense" and getattr(self, "_replay", None) is not None:
                 # Zero epochs: the phase's callbacks are set up and torn down, nothing trains.
                 epochs = 0
-            super()._train(net, data, epochs, phase, callbacks, hold)
+            super()._train(net, data, epochs, phase, callbacks, batch_size, hold)
 
         def _train_dense(self, net, data, plan):
             tracer = super()._train_dense(net, data, plan)
