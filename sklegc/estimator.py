@@ -39,14 +39,18 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._vocabulary import MLPVocabularyMixin, recognised_mistake, unknown_parameter_message
 from .batching import TensorBatches
+from .export import install_onnx_registration
 from .granger import granger_tests, max_feasible_lag
 from .masks import (
     CORRECTIONS,
     UNTESTABLE_POLICIES,
     apply_masks,
     baseline_keep,
+    check_chain,
     noncausal_mask,
+    noncausal_units,
     remove_masks,
+    unit_baseline_keep,
 )
 from .net import Convergence, PrunableNet
 from .network import ACTIVATIONS, LOSSES, MLP, ClassificationLoss, prunable_layers, scores_to_proba
@@ -241,6 +245,17 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
         (global unstructured L1 pruning of the trained weights, or random pruning, of
         ``amount`` weights, no tracing); ``"none"`` trains the dense network only.
+    granularity : {"weight", "neuron"}, default="weight"
+        What is pruned. ``"weight"`` prunes single weights (the paper). ``"neuron"`` prunes
+        hidden units as a whole, with their incoming and outgoing weights, so that
+        :meth:`compress` turns the pruning into a network with fewer units: with
+        ``pruning="legc"`` a unit is pruned when its weights are jointly non-causal (the
+        Simes combination of their p-values, :func:`sklegc.masks.unit_pvalues`); the
+        baselines prune the units of smallest incoming L1 norm, or random units, of each
+        hidden layer (:func:`sklegc.masks.unit_baseline_keep`). ``significance``,
+        ``correction``, ``untestable``, ``max_sparsity`` and ``amount`` then count hidden
+        units. Input features and output units are never pruned. Needs a chain of
+        ``nn.Linear`` layers (the default MLP); other modules are refused before training.
     mode : {"pt", "ft"}, default="pt"
         ``"pt"`` (LEGCNet-PT) traces only the start of the dense run (``trace_fraction``)
         and stops dense training there, so that pruning costs a fraction of a training run;
@@ -403,6 +418,15 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Optimizer steps of the dense phase.
     phase_times_ : dict
         Seconds spent in ``"dense"``, ``"analysis"`` and ``"sparse"``.
+    n_units_removed_ : int
+        Hidden units that :meth:`compress` removed; set by :meth:`compress`.
+    compression_ : dict
+        What :meth:`compress` did, set by it: ``"layers"``, one row per ``nn.Linear`` layer
+        (``shape before``, ``shape after``, ``units removed``, ``% zero before``,
+        ``% zero after``, ``storage`` and ``bytes before`` / ``bytes after`` of the layer's
+        tensors as pickled, see :class:`sklegc.compress.Compression`); ``"dropped"``, the
+        attributes it set to None; ``"n_untestable"``, the untestable weights of the
+        Granger decision (None without one), for :meth:`pruning_report`.
 
     Notes
     -----
@@ -455,6 +479,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "module": [None, type, torch.nn.Module],
         "pruning": [StrOptions({"legc", "magnitude", "random", "none"})],
+        "granularity": [StrOptions({"weight", "neuron"})],
         "mode": [StrOptions({"ft", "pt"})],
         "trace_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "window_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -502,6 +527,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         warm_start=False,
         module=None,
         pruning="legc",
+        granularity="weight",
         mode="pt",
         trace_fraction="auto",
         window_size="auto",
@@ -543,6 +569,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.module = module
         self.pruning = pruning
+        self.granularity = granularity
         self.mode = mode
         self.trace_fraction = trace_fraction
         self.window_size = window_size
@@ -769,6 +796,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        if warm:
+            self._refuse_compressed("fit with warm_start=True")
         if not warm:
             # A second fit starts from scratch: nothing of an earlier fit survives, even if
             # this one fails.
@@ -809,6 +838,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True (as in "
                              "MLPClassifier): set early_stopping=False.")
         fitted = self.__sklearn_is_fitted__()
+        if fitted:
+            self._refuse_compressed("partial_fit")
         if not fitted and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit: "
                              "every class of the whole data set, e.g. np.unique(y_all).")
@@ -829,6 +860,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                         plan.batch_size)
             self._record_training_attributes(net)
         return self
+
+    def _refuse_compressed(self, what):
+        if getattr(self, "compression_", None) is not None:
+            raise ValueError(
+                f"{what} cannot train a compressed model: compress() made its masks "
+                "permanent, removed units and dropped the rewind point, so training would "
+                "revive its pruned weights. Call it before compress(), or fit again without "
+                "warm_start; to train the compressed network on, use to_mlpclassifier() with "
+                "MLPClassifier's warm_start=True."
+            )
 
     def _clear_fitted(self):
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
@@ -933,6 +974,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         layers = prunable_layers(net.module_)
         self.weight_layers_ = [(name, tuple(layer.weight.shape)) for name, layer in layers]
         self.n_weights_ = sum(layer.weight.numel() for _, layer in layers)
+        self._check_granularity(plan)
         self.batch_size_ = plan.batch_size
         self.trace_batch_size_ = plan.trace_batch_size
         self.window_size_ = plan.window_size
@@ -1117,7 +1159,26 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             return np.ones(self.n_weights_, dtype=bool)
         if plan.traced:
             return ~self._legc_decision(tracer, plan)
-        return baseline_keep(prunable_layers(net.module_), plan.pruning, self.amount, seed)
+        baseline = unit_baseline_keep if self.granularity == "neuron" else baseline_keep
+        return baseline(prunable_layers(net.module_), plan.pruning, self.amount, seed)
+
+    def _check_granularity(self, plan):
+        """Refuse, before training, a neuron-level pruning the network cannot have."""
+        if self.granularity != "neuron" or plan.pruning == "none":
+            return
+        shapes = [shape for _, shape in self.weight_layers_]
+        check_chain(shapes)
+        n_hidden = sum(shape[0] for shape in shapes[:-1])
+        if not n_hidden:
+            raise ValueError(
+                "granularity='neuron' prunes hidden units, but the network has none: give "
+                "it hidden layers (hidden_layer_sizes) or use granularity='weight'."
+            )
+        if isinstance(self.amount, Integral) and self.amount > n_hidden:
+            raise ValueError(
+                f"amount={self.amount} counts hidden units with granularity='neuron', but the "
+                f"network has {n_hidden}: use amount <= {n_hidden}, or a share as a float."
+            )
 
     def _legc_decision(self, tracer, plan):
         self.lyapunov_ = np.stack(tracer.lyapunov_)
@@ -1151,15 +1212,13 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
             return np.zeros(n, dtype=bool)
-        return noncausal_mask(
-            result.pvalue,
-            result.untestable,
-            significance=self.significance,
-            correction=self.correction,
-            untestable_policy=self.untestable,
-            max_sparsity=self.max_sparsity,
-            amount=self.amount,
-        )
+        rule = dict(significance=self.significance, correction=self.correction,
+                    untestable_policy=self.untestable, max_sparsity=self.max_sparsity,
+                    amount=self.amount)
+        if self.granularity == "neuron":
+            return noncausal_units(result.pvalue, result.untestable,
+                                   [shape for _, shape in self.weight_layers_], **rule)
+        return noncausal_mask(result.pvalue, result.untestable, **rule)
 
     # -- phase 3: the mask --------------------------------------------------------------------
 
@@ -1344,7 +1403,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     # -- reporting --------------------------------------------------------------------------
 
     def pruning_report(self, as_frame=False):
-        """A per-layer table of what was pruned.
+        """A per-layer table of what was pruned (and, after :meth:`compress`, removed).
 
         Parameters
         ----------
@@ -1354,10 +1413,17 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         report : str or pandas.DataFrame
+            One row per prunable layer and a total: its weight shape, weights, pruned and
+            kept weights, share pruned, and ``EMPTY`` for a layer that lost every weight.
+            After :meth:`compress`, also the layer's shape after compression, the hidden
+            units removed from it (its output units), the share of zeros in what remains,
+            how its weight is stored (``packed``: non-zero values and a bit mask) and the
+            bytes of its tensors as pickled before and after.
         """
         import pandas as pd
 
         check_is_fitted(self)
+        compression = getattr(self, "compression_", None)
         rows = []
         for name, mask in self.mask_.items():
             rows.append({
@@ -1369,17 +1435,34 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 "% pruned": 100.0 * (~mask).sum() / mask.size,
                 "status": "EMPTY" if not mask.any() else "",
             })
-        rows.append({
+        total = {
             "layer": "total", "shape": "", "weights": self.n_weights_,
             "pruned": self.n_weights_pruned_, "kept": self.flops_,
             "% pruned": 100.0 * self.sparsity_, "status": "",
-        })
+        }
+        if compression is not None:
+            after = {row["layer"]: row for row in compression["layers"]}
+            columns = ("shape after", "units removed", "% zero after", "storage",
+                       "bytes before", "bytes after")
+            for row in rows:
+                row.update({column: after[row["layer"]][column] for column in columns})
+            total.update({"shape after": "", "units removed": self.n_units_removed_,
+                          "% zero after": np.nan, "storage": "",
+                          "bytes before": sum(r["bytes before"] for r in rows),
+                          "bytes after": sum(r["bytes after"] for r in rows)})
+        rows.append(total)
         frame = pd.DataFrame(rows)
         if as_frame:
             return frame
-        lines = [f"pruning={self.pruning!r}, mode={self.mode!r}, fine_tune={self.fine_tune!r}"]
-        if self.granger_pvalues_ is not None:
+        lines = [f"pruning={self.pruning!r}, granularity={self.granularity!r}, "
+                 f"mode={self.mode!r}, fine_tune={self.fine_tune!r}"]
+        if compression is not None:
+            untestable = compression["n_untestable"]
+        elif self.granger_pvalues_ is not None:
             untestable = int(np.isnan(self.granger_pvalues_).sum())
+        else:
+            untestable = None
+        if untestable is not None:
             lines.append(
                 f"{len(self.misclassification_)} windows of {self.window_size_} steps, "
                 f"maxlag={self.maxlag_}, significance={self.significance}, untestable "
@@ -1389,8 +1472,162 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             lines.append(f"accuracy on the decision data: dense {self.dense_accuracy_:.4f}, "
                          f"final {self.pruned_accuracy_:.4f}")
         lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")
-        lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if compression is not None:
+            lines.append(f"compressed: {self.n_units_removed_} hidden units removed; the "
+                         f"layers' tensors take {total['bytes after']:,} bytes "
+                         f"({total['bytes before']:,} before)")
+        lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}",
+                                     na_rep=""))
         return "\n".join(lines)
+
+    def compress(self):
+        """Make the fitted model small for deployment, in place; the predictions stay.
+
+        In the spirit of scikit-learn's ``sparsify()``. The network is compressed by
+        :func:`sklegc.compress.compress_module`: the masks are made permanent, every hidden
+        unit whose incoming or outgoing weights are all pruned is removed (a removed unit
+        that still outputs a constant, ``activation(bias)``, has that contribution folded
+        into the next layer's bias), and a weight matrix that is smaller stored as its
+        non-zero values plus a bit mask is pickled that way. In memory the layers stay
+        dense ``nn.Linear`` layers of the smaller shapes, so predicting is at least as fast.
+
+        What the compressed estimator keeps: everything ``predict``, ``predict_proba``,
+        ``predict_log_proba``, ``score``, :meth:`pruning_report`, :meth:`to_mlpclassifier`
+        and ONNX export use; ``coefs_`` and ``intercepts_`` then read the compressed network
+        (``MLPClassifier``'s layout, fewer units); ``mask_`` and ``pruned_`` still describe
+        the pruning of the original layers, stored one bit per weight when pickled
+        (:class:`sklegc.compress.PackedBoolArray`); the counts (``n_weights_``,
+        ``sparsity_``, ``flops_`` ...), ``misclassification_``, ``window_ends_`` and the
+        training curves stay as they were. What it drops, because only training or the
+        analysis needs it: ``initial_state_`` (the rewind point, a dense copy of the
+        network), ``lyapunov_`` (n_windows x n_weights), ``granger_result_`` and
+        ``granger_pvalues_`` (set to None), the per-batch records of ``net_.history`` (its
+        per-epoch rows stay), the training callbacks of ``net_`` (skorch's defaults are
+        left) and the optimizer's state (a fresh optimizer is attached to the compressed
+        parameters). ``compression_`` and ``n_units_removed_`` record what
+        was done.
+
+        A compressed model does not train: ``partial_fit`` and ``fit`` with
+        ``warm_start=True`` refuse it, since training would revive its pruned weights.
+        ``fit`` without ``warm_start`` starts again from scratch. To train the compressed
+        network further, use :meth:`to_mlpclassifier` and ``MLPClassifier``'s
+        ``warm_start``. A second call does nothing.
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+            The estimator, compressed.
+
+        Raises
+        ------
+        sklegc.compress.CompressionError
+            If a custom module cannot be compressed (Torch-Pruning cannot trace it, or
+            removing its units would change its outputs); the estimator is left as it was
+            and predicts with its masked weights.
+
+        Warns
+        -----
+        sklegc.compress.CompressionWarning
+            When dead units of a custom module cannot be removed exactly (for example units
+            coupled by a residual sum); they stay, with their zeros packed.
+
+        Notes
+        -----
+        The predictions differ from the masked network's by float32 rounding only: the
+        compressed layers sum fewer terms, in another order, and the folded biases are
+        rounded once. On the tests' networks the largest difference in ``predict_proba`` is
+        below 1e-6; docs/deploying.md gives the figures measured on larger ones. A custom
+        module is compressed with Torch-Pruning, traced on ``torch.zeros(1,
+        n_features_in_)``, and checked on random inputs to compute the same outputs.
+
+        Examples
+        --------
+        >>> import numpy as np, pickle
+        >>> from sklearn.datasets import load_digits
+        >>> from sklegc import LEGCPrunedClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = LEGCPrunedClassifier(hidden_layer_sizes=(50,), pruning="magnitude",
+        ...                            granularity="neuron", amount=0.5, max_epochs=20,
+        ...                            random_state=0).fit(X / 16, y)
+        >>> before, size = clf.predict_proba(X / 16), len(pickle.dumps(clf))
+        >>> clf.compress().n_units_removed_, [c.shape for c in clf.coefs_]
+        (25, [(64, 25), (25, 10)])
+        >>> bool(np.abs(clf.predict_proba(X / 16) - before).max() <= 1e-6)
+        True
+        >>> len(pickle.dumps(clf)) < size / 3
+        True
+        """
+        from .compress import PackedBoolArray, compress_module
+
+        check_is_fitted(self)
+        if getattr(self, "compression_", None) is not None:
+            return self
+        net = self.net_
+        parameter = next(net.module_.parameters())
+        example = torch.zeros(1, self.n_features_in_, dtype=parameter.dtype,
+                              device=parameter.device)
+        result = compress_module(net.module_, example_inputs=example)
+        net.module_ = result.module
+        # The optimizer holds the dense parameters and their state: it would keep them alive.
+        net.initialize_optimizer()
+        # The last phase's callbacks (the tracer and its ring buffer, when nothing was
+        # pruned) only train.
+        net.set_params(callbacks=[])
+        for row in net.history:
+            row.pop("batches", None)
+        n_untestable = (None if self.granger_pvalues_ is None
+                        else int(np.isnan(self.granger_pvalues_).sum()))
+        dropped = ["initial_state_", "lyapunov_", "granger_result_", "granger_pvalues_"]
+        for name in dropped:
+            setattr(self, name, None)
+        self.mask_ = {name: np.asarray(mask, dtype=bool).view(PackedBoolArray)
+                      for name, mask in self.mask_.items()}
+        self.pruned_ = np.asarray(self.pruned_, dtype=bool).view(PackedBoolArray)
+        self.compression_ = {"layers": result.layers, "dropped": dropped,
+                             "n_untestable": n_untestable}
+        self.n_units_removed_ = result.n_units_removed
+        return self
+
+    def to_mlpclassifier(self):
+        """The fitted network as a fitted scikit-learn ``MLPClassifier``, to deploy without torch.
+
+        The network is compressed on the way (:func:`sklegc.export.to_mlpclassifier`): the
+        ``MLPClassifier`` has only the live hidden units, its ``coefs_`` hold the pruned
+        weights as zeros, and it predicts what this estimator predicts, up to float32
+        rounding. It works before and after :meth:`compress`, and ``warm_start=True`` can
+        train it on.
+
+        Returns
+        -------
+        mlp : sklearn.neural_network.MLPClassifier
+            Fitted, with this estimator's ``classes_``, ``n_features_in_`` and
+            ``feature_names_in_``.
+
+        Raises
+        ------
+        TypeError
+            If the network is not the default MLP (``module`` was given): only the default
+            network maps onto ``MLPClassifier``. A custom module can be compressed
+            (:meth:`compress`) and exported with ``torch.onnx.export``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklegc import LEGCPrunedClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = LEGCPrunedClassifier(hidden_layer_sizes=(8,), pruning="magnitude",
+        ...                            amount=0.5, max_epochs=20, random_state=0).fit(X, y)
+        >>> mlp = clf.to_mlpclassifier()
+        >>> type(mlp).__name__, bool((mlp.predict(X) == clf.predict(X)).all())
+        ('MLPClassifier', True)
+        """
+        from .export import to_mlpclassifier
+
+        check_is_fitted(self)
+        return to_mlpclassifier(self.net_.module_, self.classes_,
+                                n_features_in=self.n_features_in_,
+                                feature_names_in=getattr(self, "feature_names_in_", None))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1401,3 +1638,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         # Set last in fit: a fit that failed half-way leaves the estimator unfitted.
         return hasattr(self, "net_")
+
+
+# skl2onnx converts a Pipeline holding this estimator once it is imported (sklegc.export).
+install_onnx_registration()

@@ -51,8 +51,10 @@ def to_mlpclassifier(module, classes, *, n_features_in=None, feature_names_in=No
     Returns
     -------
     mlp : sklearn.neural_network.MLPClassifier
-        Fitted: ``coefs_`` (layer ``l`` of shape (n_in, n_out), float32 as the network
-        computes), ``intercepts_``, ``classes_``, ``n_layers_``, ``n_outputs_``,
+        Fitted: ``coefs_`` (layer ``l`` of shape (n_in, n_out)) and ``intercepts_`` in
+        float64, holding the network's float32 weights exactly (and the folded biases), so
+        that it computes in float64 and differs from the float32 network by that network's
+        own rounding; ``classes_``, ``n_layers_``, ``n_outputs_``,
         ``out_activation_``, ``n_features_in_`` and its label binarizer are set, and
         ``n_iter_``, ``t_``, ``loss_curve_`` as scikit-learn initialises them, so that
         ``warm_start=True`` can train it on. Its ``predict_proba`` equals the network's up to
@@ -102,11 +104,10 @@ def to_mlpclassifier(module, classes, *, n_features_in=None, feature_names_in=No
         raise ValueError(
             f"n_features_in={n_features_in}, but the network takes {n_features} inputs."
         )
-    dtype = np.float32
     mlp = MLPClassifier(hidden_layer_sizes=tuple(w.shape[0] for w in weights[:-1]),
                         activation=MLP_ACTIVATIONS[activation])
-    mlp.coefs_ = [w.T.astype(dtype) for w in weights]
-    mlp.intercepts_ = [b.astype(dtype) for b in biases]
+    mlp.coefs_ = [np.ascontiguousarray(w.T) for w in weights]
+    mlp.intercepts_ = biases
     mlp.n_layers_ = len(weights) + 1
     mlp.n_outputs_ = weights[-1].shape[0]
     mlp.out_activation_ = "logistic" if mlp.n_outputs_ == 1 else "softmax"
@@ -124,19 +125,11 @@ def to_mlpclassifier(module, classes, *, n_features_in=None, feature_names_in=No
     return mlp
 
 
-def _estimator_mlp(estimator):
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator)
-    return to_mlpclassifier(estimator.net_.module_, estimator.classes_,
-                            n_features_in=estimator.n_features_in_,
-                            feature_names_in=getattr(estimator, "feature_names_in_", None))
-
-
 def convert_legc_classifier(scope, operator, container):
     """skl2onnx converter of a fitted ``LEGCPrunedClassifier``.
 
-    Emits the graph of the equivalent ``MLPClassifier`` (:func:`to_mlpclassifier`) with
+    Emits the graph of the equivalent ``MLPClassifier`` (the estimator's
+    ``to_mlpclassifier()``, see :func:`to_mlpclassifier`) with
     skl2onnx's own converter for it (through ``OnnxSubEstimator``, as skl2onnx's guide to
     wrapping converters does); ZipMap and class-label outputs are added by skl2onnx's
     classifier parser, as for ``MLPClassifier``.
@@ -145,7 +138,7 @@ def convert_legc_classifier(scope, operator, container):
     from skl2onnx.algebra.onnx_ops import OnnxIdentity
 
     estimator = operator.raw_operator
-    mlp = _estimator_mlp(estimator)
+    mlp = estimator.to_mlpclassifier()
     opset = container.target_opset
     nocl = container.get_options(estimator, dict(nocl=False))["nocl"]
     sub = OnnxSubEstimator(mlp, operator.inputs[0], op_version=opset,
@@ -153,6 +146,66 @@ def convert_legc_classifier(scope, operator, container):
     for index, output in enumerate(operator.outputs[:2]):
         OnnxIdentity(sub[index], op_version=opset, output_names=[output]).add_to(
             scope, container)
+
+
+def sparse_initializers(model):
+    """Store the weight matrices of an ONNX model sparse where that is smaller.
+
+    skl2onnx writes every weight matrix dense, pruned zeros included. This moves each
+    two-dimensional float initializer that is smaller as a sparse tensor (its non-zero values
+    plus their int64 positions, 12 bytes per non-zero float32 entry: smaller below a third of
+    the entries non-zero) to the graph's ``sparse_initializer`` list, which the ONNX format
+    defines and ONNX Runtime turns back into a dense tensor when it loads the model. The
+    graph computes exactly what it computed; only the file is smaller.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        For example the result of ``skl2onnx.to_onnx``; changed in place.
+
+    Returns
+    -------
+    model : onnx.ModelProto
+        The same model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> W = np.zeros((100, 10), dtype=np.float32)
+    >>> W[::10, 0] = 1.0
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("MatMul", ["X", "W"], ["Y"])], "g",
+    ...     [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 100])],
+    ...     [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 10])],
+    ...     initializer=[numpy_helper.from_array(W, "W")])
+    >>> model = helper.make_model(graph)
+    >>> before = len(model.SerializeToString())
+    >>> model = sparse_initializers(model)
+    >>> len(model.graph.initializer), len(model.graph.sparse_initializer)
+    (0, 1)
+    >>> len(model.SerializeToString()) < before / 10
+    True
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    for initializer in list(graph.initializer):
+        if len(initializer.dims) != 2:
+            continue
+        array = numpy_helper.to_array(initializer)
+        if array.dtype.kind != "f":
+            continue
+        nonzero = np.flatnonzero(array)
+        if nonzero.size * (array.itemsize + 8) >= array.nbytes:
+            continue
+        values = numpy_helper.from_array(array.reshape(-1)[nonzero], name=initializer.name)
+        indices = numpy_helper.from_array(nonzero.astype(np.int64),
+                                          name=f"{initializer.name}_indices")
+        graph.sparse_initializer.append(
+            helper.make_sparse_tensor(values, indices, list(array.shape)))
+        graph.initializer.remove(initializer)
+    return model
 
 
 def register_onnx_converter():

@@ -249,14 +249,15 @@ def noncausal_units(pvalues, untestable, layer_shapes, *, significance=0.05, cor
     return units_to_weights(unit_pruned, layer_shapes)
 
 
-def apply_unit_baseline(layers, method, amount, generator_seed):
-    """Prune whole hidden units by the L1 norm of their incoming weights, or at random.
+def unit_baseline_keep(layers, method, amount, generator_seed):
+    """Which weights the baselines keep when they prune whole hidden units.
 
     The units of each hidden layer are chosen by :class:`torch.nn.utils.prune.LnStructured`
     (``n=1, dim=0``: the rows of smallest L1 norm) or
     :class:`torch.nn.utils.prune.RandomStructured` (``dim=0``), as ``prune.ln_structured``
     and ``prune.random_structured`` do; a pruned unit then also loses its outgoing weights,
-    so that compression removes it. The masks are attached as by :func:`apply_masks`.
+    so that compression removes it. The layers are only read, as by :func:`baseline_keep`:
+    the choice can be made on trained weights and applied to rewound ones.
 
     Parameters
     ----------
@@ -268,14 +269,14 @@ def apply_unit_baseline(layers, method, amount, generator_seed):
     amount : int or float
         A float is the share of each hidden layer's units pruned (rounded per layer, as
         torch does); an int is the number of hidden units pruned in total, split over the
-        hidden layers in proportion to their widths.
+        hidden layers in proportion to their widths (largest remainders).
     generator_seed : int
         Fixes the random choice without touching torch's global RNG state.
 
     Returns
     -------
-    masks : dict of str to ndarray of bool
-        Each layer's mask, shaped like its weight (True = kept).
+    keep : ndarray of bool, shape (n_weights,)
+        True where a weight is kept, over all layers' weights flattened in order.
 
     Raises
     ------
@@ -287,8 +288,9 @@ def apply_unit_baseline(layers, method, amount, generator_seed):
     --------
     >>> from sklegc.network import MLP, prunable_layers
     >>> net = MLP(4, 2, hidden_layer_sizes=(6,))
-    >>> masks = apply_unit_baseline(prunable_layers(net), "magnitude", 0.5, generator_seed=0)
-    >>> int((~masks["layers.0"].any(axis=1)).sum()), int((~masks["layers.2"].any(axis=0)).sum())
+    >>> keep = unit_baseline_keep(prunable_layers(net), "magnitude", 0.5, generator_seed=0)
+    >>> first, second = keep[:24].reshape(6, 4), keep[24:].reshape(2, 6)
+    >>> int((~first.any(axis=1)).sum()), int((~second.any(axis=0)).sum())
     (3, 3)
     """
     methods = {"magnitude": lambda n: prune.LnStructured(n, n=1, dim=0),
@@ -314,8 +316,8 @@ def apply_unit_baseline(layers, method, amount, generator_seed):
             weight = layer.weight.detach()
             mask = methods[method](count).compute_mask(weight, torch.ones_like(weight))
             unit_pruned.append(~mask.bool().any(dim=1).cpu().numpy())
-    keep = ~units_to_weights(np.concatenate(unit_pruned), shapes)
-    return apply_masks(layers, keep)
+    pruned = np.concatenate(unit_pruned) if unit_pruned else np.zeros(0, dtype=bool)
+    return ~units_to_weights(pruned, shapes)
 
 
 def _split_count(total, widths):

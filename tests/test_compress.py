@@ -10,10 +10,12 @@ from scipy.stats import false_discovery_control
 from torch import nn
 from torch.nn.utils import prune
 
+from conftest import FAST
 from sklegc import LEGCPrunedClassifier
 from sklegc.compress import (
     CompressionError,
     CompressionWarning,
+    PackedBoolArray,
     PackedParameter,
     compress_module,
     copy_module,
@@ -21,18 +23,19 @@ from sklegc.compress import (
     remove_dead_units,
 )
 from sklegc.masks import (
-    baseline_keep,
     apply_masks,
-    apply_unit_baseline,
+    baseline_keep,
     noncausal_mask,
     noncausal_units,
+    unit_baseline_keep,
     unit_pvalues,
     units_to_weights,
 )
 from sklegc.network import ACTIVATIONS, MLP, prunable_layers, scores_to_proba
+from sklegc.trajectory import WeightTracer
 
 TOL = 1e-6
-SMALL = dict(hidden_layer_sizes=(8, 6), lr=0.3, max_epochs=2, batch_size=8, random_state=0)
+SMALL = dict(hidden_layer_sizes=(8, 6), lr=0.02, max_epochs=2, batch_size=8, random_state=0)
 
 
 def proba(module, X):
@@ -41,35 +44,12 @@ def proba(module, X):
         return scores_to_proba(module(torch.as_tensor(X))).double().numpy()
 
 
-def compress_estimator(clf):
-    """What ``LEGCPrunedClassifier.compress()`` is to do (see the report to the integrator)."""
-    result = compress_module(clf.net_.module_, example_inputs=torch.zeros(1, clf.n_features_in_))
-    clf.net_.module_ = result.module
-    clf.net_.initialize_optimizer()  # the old optimizer holds the old, dense parameters
-    clf.n_units_removed_ = result.n_units_removed
-    return clf
-
-
 def problem(n_classes, n=160, n_features=7, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n, n_features)).astype(np.float32)
     score = X[:, 0] + 0.5 * X[:, 1] - 0.3 * X[:, 2]
     y = np.digitize(score, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))
     return X, y
-
-
-_DENSE = {}
-
-
-def dense_fit(activation, n_classes):
-    """A trained dense estimator, fitted once per (activation, n_classes) for the whole module."""
-    key = (activation, n_classes)
-    if key not in _DENSE:
-        X, y = problem(n_classes)
-        _DENSE[key] = (LEGCPrunedClassifier(**SMALL, activation=activation, pruning="none")
-                       .fit(X, y), X)
-    clf, X = _DENSE[key]
-    return copy.deepcopy(clf), X
 
 
 def hand_masked_mlp(activation, n_outputs, seed=0):
@@ -147,29 +127,31 @@ def test_effective_weight_is_fresh_after_an_optimizer_step():
     assert not torch.equal(layer.weight.detach(), expected)
 
 
+@pytest.mark.filterwarnings("ignore::sklegc.estimator.PruningWarning")  # heavy pruning, on purpose
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("granularity", ["weight", "neuron"])
 def test_compressed_estimator_predicts_the_same(activation, n_classes, granularity):
-    clf, X = dense_fit(activation, n_classes)
-    layers = prunable_layers(clf.net_.module_)
-    if granularity == "weight":
-        apply_masks(layers, baseline_keep(layers, "magnitude", 0.7, generator_seed=0))
-    else:
-        apply_unit_baseline(layers, "magnitude", 0.5, generator_seed=0)
+    X, y = problem(n_classes)
+    clf = LEGCPrunedClassifier(**SMALL, activation=activation, pruning="magnitude",
+                               granularity=granularity, fine_tune="continue",
+                               amount=0.7 if granularity == "weight" else 0.5).fit(X, y)
     before = clf.predict_proba(X)
+    layers = prunable_layers(clf.net_.module_)
     kept = sum(int(effective_weight(layer).count_nonzero()) for _, layer in layers)
-    compress_estimator(clf)
+    assert clf.compress() is clf
     assert np.abs(clf.predict_proba(X) - before).max() <= TOL
     assert np.array_equal(clf.predict(X), clf.classes_[before.argmax(axis=1)])
     after = prunable_layers(clf.net_.module_)
     assert sum(int(layer.weight.count_nonzero()) for _, layer in after) <= kept
+    assert [c.shape[1] for c in clf.coefs_[:-1]] == [layer.out_features for _, layer in after[:-1]]
     if granularity == "neuron":
         # Half of each hidden layer (8 and 6 units) is pruned and removed.
         assert clf.n_units_removed_ == 4 + 3
         assert [layer.out_features for _, layer in after[:-1]] == [4, 3]
 
 
+@pytest.mark.filterwarnings("ignore::sklegc.estimator.PruningWarning")
 def test_magnitude_pruned_fit_compresses_and_pickles_smaller():
     X, y = problem(3, n_features=30)
     clf = LEGCPrunedClassifier(**{**SMALL, "hidden_layer_sizes": (40,)}, pruning="magnitude",
@@ -177,7 +159,7 @@ def test_magnitude_pruned_fit_compresses_and_pickles_smaller():
     before = clf.predict_proba(X)
     masked_bytes = len(pickle.dumps(clf))
     masked_module_bytes = len(pickle.dumps(clf.net_.module_))
-    compress_estimator(clf)
+    clf.compress()
     data = pickle.dumps(clf)
     assert len(data) < masked_bytes
     assert len(pickle.dumps(clf.net_.module_)) < masked_module_bytes / 3
@@ -391,7 +373,8 @@ def test_magnitude_units_are_the_rows_of_smallest_l1_norm():
     net = MLP(6, 3, hidden_layer_sizes=(10, 8))
     norms = [layer.weight.detach().abs().sum(dim=1).numpy()
              for layer in (net.layers[0], net.layers[2])]
-    masks = apply_unit_baseline(prunable_layers(net), "magnitude", 0.3, generator_seed=0)
+    masks = apply_masks(prunable_layers(net),
+                        unit_baseline_keep(prunable_layers(net), "magnitude", 0.3, 0))
     for name, norm, n in (("layers.0", norms[0], 3), ("layers.2", norms[1], 2)):
         pruned = ~masks[name].any(axis=1)
         np.testing.assert_array_equal(np.flatnonzero(pruned), np.sort(np.argsort(norm)[:n]))
@@ -405,7 +388,8 @@ def test_random_units_are_reproducible_and_leave_torch_rng_alone():
     def units(seed):
         torch.manual_seed(0)
         net = MLP(6, 3, hidden_layer_sizes=(10, 8))
-        masks = apply_unit_baseline(prunable_layers(net), "random", 9, generator_seed=seed)
+        masks = apply_masks(prunable_layers(net),
+                            unit_baseline_keep(prunable_layers(net), "random", 9, seed))
         return np.r_[~masks["layers.0"].any(axis=1), ~masks["layers.2"].any(axis=1)]
 
     torch.manual_seed(5)
@@ -421,9 +405,9 @@ def test_random_units_are_reproducible_and_leave_torch_rng_alone():
 def test_unit_baseline_rejects_bad_amounts():
     net = MLP(6, 3, hidden_layer_sizes=(10, 8))
     with pytest.raises(ValueError, match="amount=19 hidden units"):
-        apply_unit_baseline(prunable_layers(net), "magnitude", 19, generator_seed=0)
+        unit_baseline_keep(prunable_layers(net), "magnitude", 19, generator_seed=0)
     with pytest.raises(ValueError, match="method='l2'"):
-        apply_unit_baseline(prunable_layers(net), "l2", 0.5, generator_seed=0)
+        unit_baseline_keep(prunable_layers(net), "l2", 0.5, generator_seed=0)
 
 
 def test_neuron_masks_compress_to_a_smaller_network():
@@ -439,3 +423,155 @@ def test_neuron_masks_compress_to_a_smaller_network():
         result = compress_module(net)
     assert result.n_units_removed == 7
     assert np.abs(proba(result.module, X) - proba(net, X)).max() <= TOL
+
+
+# -- LEGCPrunedClassifier: granularity and compress() ----------------------------------------
+
+def pruned_units(clf):
+    """Per hidden unit, whether the mask prunes it as a whole; checks that it prunes nothing else."""
+    masks = list(clf.mask_.values())
+    units = np.concatenate([~incoming.any(axis=1) for incoming in masks[:-1]])
+    shapes = [shape for _, shape in clf.weight_layers_]
+    np.testing.assert_array_equal(clf.pruned_, units_to_weights(units, shapes))
+    return units
+
+
+def test_legc_neuron_granularity_prunes_the_least_causal_units(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**{**FAST, "hidden_layer_sizes": (6,)}, granularity="neuron",
+                               amount=2).fit(X, y)
+    shapes = [shape for _, shape in clf.weight_layers_]
+    p = clf.granger_pvalues_
+    np.testing.assert_array_equal(clf.pruned_, noncausal_units(p, np.isnan(p), shapes, amount=2))
+    units = pruned_units(clf)
+    assert units.sum() == 2
+    unit_p = unit_pvalues(p, shapes)
+    assert np.nanmin(unit_p[units]) >= np.nanmax(unit_p[~units])
+    before = clf.predict_proba(X)
+    clf.compress()
+    assert clf.n_units_removed_ == 2 and clf.coefs_[0].shape == (5, 4)
+    assert np.abs(clf.predict_proba(X) - before).max() <= TOL
+
+
+@pytest.mark.filterwarnings("ignore::sklegc.estimator.PruningWarning")
+@pytest.mark.parametrize("pruning", ["magnitude", "random"])
+def test_baseline_neuron_granularity_prunes_whole_units(pruning):
+    X, y = problem(3)
+    clf = LEGCPrunedClassifier(**SMALL, pruning=pruning, granularity="neuron", amount=5).fit(X, y)
+    units = pruned_units(clf)
+    # 5 units split 8:6 by width (largest remainders): 3 in the first layer, 2 in the second.
+    assert [units[:8].sum(), units[8:].sum()] == [3, 2]
+
+
+class Branches(nn.Module):
+    """Two layers reading the input side by side: not a chain, so hidden units are undefined."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.a = nn.Linear(n_features, 4)
+        self.b = nn.Linear(n_features, 3)
+        self.out = nn.Linear(7, n_outputs)
+
+    def forward(self, X):
+        return self.out(torch.cat([torch.relu(self.a(X)), torch.relu(self.b(X))], dim=1))
+
+
+def test_neuron_granularity_is_refused_before_training(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**FAST, module=Branches, granularity="neuron")
+    with pytest.raises(ValueError, match="granularity='weight' with other modules"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_") and not hasattr(clf, "dense_accuracy_")
+    # Without pruning, any module trains.
+    LEGCPrunedClassifier(**{**FAST, "pruning": "none"}, module=Branches,
+                         granularity="neuron").fit(X, y)
+    with pytest.raises(ValueError, match="amount=5 counts hidden units.*has 4"):
+        LEGCPrunedClassifier(**FAST, granularity="neuron", amount=5).fit(X, y)
+    with pytest.raises(ValueError, match="granularity='neuron' prunes hidden units, but the "
+                                         "network has none"):
+        LEGCPrunedClassifier(**{**FAST, "hidden_layer_sizes": ()}, granularity="neuron").fit(X, y)
+    with pytest.raises(ValueError, match="granularity"):
+        LEGCPrunedClassifier(**FAST, granularity="unit").fit(X, y)
+
+
+def test_compress_keeps_what_deployment_needs_and_drops_the_rest(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**{**FAST, "hidden_layer_sizes": (8,)}, granularity="neuron",
+                               amount=4).fit(X, y)
+    before, masks, pruned = clf.predict_proba(X), copy.deepcopy(clf.mask_), clf.pruned_.copy()
+    untestable = int(np.isnan(clf.granger_pvalues_).sum())
+    size = len(pickle.dumps(clf))
+    clf.compress()
+    assert all(getattr(clf, name) is None
+               for name in ("initial_state_", "lyapunov_", "granger_result_", "granger_pvalues_"))
+    assert clf.compression_["dropped"] == ["initial_state_", "lyapunov_", "granger_result_",
+                                           "granger_pvalues_"]
+    assert not any("batches" in row for row in clf.net_.history)
+    assert not any(isinstance(cb, WeightTracer) for _, cb in clf.net_.callbacks_)
+    data = pickle.dumps(clf)
+    assert len(data) < size / 4
+    loaded = pickle.loads(data)
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert np.abs(loaded.predict_proba(X) - before).max() <= TOL
+    assert loaded.score(X, y) == clf.score(X, y)
+    for name in masks:
+        assert isinstance(loaded.mask_[name], PackedBoolArray)
+        np.testing.assert_array_equal(loaded.mask_[name], masks[name])
+    np.testing.assert_array_equal(loaded.pruned_, pruned)
+    report = loaded.pruning_report(as_frame=True)
+    assert list(report["units removed"]) == [4, 0, 4]
+    assert list(report["shape after"])[:2] == ["4x5", "1x4"]
+    assert report["bytes after"].iloc[-1] < report["bytes before"].iloc[-1]
+    text = loaded.pruning_report()
+    assert f"untestable weights: {untestable}" in text
+    assert "compressed: 4 hidden units removed" in text
+    assert clf.compress() is clf and clf.compression_["n_untestable"] == untestable
+    mlp = loaded.to_mlpclassifier()
+    assert mlp.hidden_layer_sizes == (4,)
+    assert np.abs(mlp.predict_proba(X) - before).max() <= TOL
+
+
+def test_a_compressed_model_refuses_to_train_and_refits_from_scratch(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**SMALL, pruning="magnitude", amount=0.5).fit(X, y).compress()
+    with pytest.raises(ValueError, match="partial_fit cannot train a compressed model.*"
+                                         "to_mlpclassifier"):
+        clf.partial_fit(X, y)
+    clf.set_params(warm_start=True)
+    with pytest.raises(ValueError, match="fit with warm_start=True cannot train a compressed"):
+        clf.fit(X, y)
+    clf.set_params(warm_start=False).fit(X, y)
+    assert not hasattr(clf, "compression_") and not hasattr(clf, "n_units_removed_")
+    assert clf.initial_state_ is not None
+    clf.partial_fit(X, y)
+
+
+def test_custom_module_estimator_compresses_or_says_why(small_problem):
+    X, y = small_problem
+    clf = LEGCPrunedClassifier(**SMALL, module=Branches, pruning="magnitude", amount=0.5)
+    clf.fit(X, y)
+    before = clf.predict_proba(X)
+    clf.compress()
+    assert np.abs(clf.predict_proba(X) - before).max() <= TOL
+    with pytest.raises(TypeError, match="not the default MLP: it is a Branches"):
+        clf.to_mlpclassifier()
+
+    frozen = LEGCPrunedClassifier(**{**SMALL, "pruning": "none"}, module=FrozenFive).fit(X, y)
+    with pytest.raises(CompressionError, match="did not reach"):
+        frozen.compress()
+    assert not hasattr(frozen, "compression_") and frozen.initial_state_ is not None
+    frozen.predict_proba(X)
+
+
+class FrozenFive(nn.Module):
+    """Trains, but its forward pass runs its first layer without autograd."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.a = nn.Linear(n_features, 4)
+        self.out = nn.Linear(4, n_outputs)
+
+    def forward(self, X):
+        with torch.no_grad():
+            h = torch.relu(self.a(X))
+        return self.out(h)

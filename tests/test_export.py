@@ -13,12 +13,12 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from sklegc import LEGCPrunedClassifier
-from sklegc.compress import compress_module
-from sklegc.export import install_onnx_registration, to_mlpclassifier
-from sklegc.masks import apply_masks, apply_unit_baseline
+from sklegc.compress import compress_module, copy_module
+from sklegc.export import install_onnx_registration, sparse_initializers, to_mlpclassifier
+from sklegc.masks import apply_masks, unit_baseline_keep
 from sklegc.network import ACTIVATIONS, MLP, prunable_layers, scores_to_proba
 
-SMALL = dict(hidden_layer_sizes=(8, 6), lr=0.3, max_epochs=2, batch_size=8, random_state=0,
+SMALL = dict(hidden_layer_sizes=(8, 6), lr=0.02, max_epochs=2, batch_size=8, random_state=0,
              pruning="magnitude", amount=0.6, fine_tune="continue")
 
 
@@ -36,8 +36,16 @@ def net_proba(module, X):
         return scores_to_proba(module(torch.as_tensor(X))).double().numpy()
 
 
+def exact_proba(module, X):
+    """The network's probabilities computed in float64 (free of float32 rounding)."""
+    module = copy_module(module).double().eval()
+    with torch.no_grad():
+        return scores_to_proba(module(torch.as_tensor(X, dtype=torch.float64))).numpy()
+
+
 # -- to_mlpclassifier ------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::sklegc.estimator.PruningWarning")  # 60% pruned, on purpose
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("labels", [["no", "yes"], [3, 7, 9]])
 def test_mlpclassifier_predicts_as_the_pruned_estimator(activation, labels):
@@ -45,7 +53,11 @@ def test_mlpclassifier_predicts_as_the_pruned_estimator(activation, labels):
     clf = LEGCPrunedClassifier(**SMALL, activation=activation).fit(X, y)
     mlp = to_mlpclassifier(clf.net_.module_, clf.classes_, n_features_in=clf.n_features_in_)
     assert isinstance(mlp, MLPClassifier)
+    # MLPClassifier computes in float64 with the network's weights: what the float32
+    # network computes, without its rounding.
+    assert np.abs(mlp.predict_proba(X) - exact_proba(clf.net_.module_, X)).max() <= 1e-12
     assert np.abs(mlp.predict_proba(X) - clf.predict_proba(X)).max() <= 1e-6
+    np.testing.assert_array_equal(clf.to_mlpclassifier().coefs_[0], mlp.coefs_[0])
     np.testing.assert_array_equal(mlp.predict(X), clf.predict(X))
     np.testing.assert_array_equal(mlp.classes_, clf.classes_)
     expected = {"sigmoid": "logistic"}.get(activation, activation)
@@ -59,7 +71,8 @@ def test_mlpclassifier_predicts_as_the_pruned_estimator(activation, labels):
 def test_mlpclassifier_has_the_compressed_units_only():
     X, y = problem(3)
     clf = LEGCPrunedClassifier(**{**SMALL, "pruning": "none"}).fit(X, y)
-    apply_unit_baseline(prunable_layers(clf.net_.module_), "magnitude", 0.5, generator_seed=0)
+    layers = prunable_layers(clf.net_.module_)
+    apply_masks(layers, unit_baseline_keep(layers, "magnitude", 0.5, generator_seed=0))
     mlp = to_mlpclassifier(clf.net_.module_, clf.classes_)
     assert mlp.hidden_layer_sizes == (4, 3)
     assert [c.shape for c in mlp.coefs_] == [(6, 4), (4, 3), (3, 3)]
@@ -120,19 +133,18 @@ def run_onnx(ort, onx, X):
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("granularity", ["weight", "neuron"])
-def test_onnx_pipeline_round_trip(onnx_tools, n_classes, granularity):
+@pytest.mark.parametrize("compressed", [False, True])
+def test_onnx_pipeline_round_trip(onnx_tools, n_classes, granularity, compressed):
     skl2onnx, ort = onnx_tools
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)
     y = np.array(["setosa", "versicolor", "virginica"])[np.minimum(y, n_classes - 1)]
-    params = dict(hidden_layer_sizes=(8,), lr=0.1, max_epochs=5, batch_size=8, random_state=0)
-    if granularity == "weight":
-        params.update(pruning="magnitude", amount=0.5, fine_tune="continue")
-    else:
-        params.update(pruning="none")
-    pipe = make_pipeline(StandardScaler(), LEGCPrunedClassifier(**params)).fit(X, y)
-    if granularity == "neuron":
-        apply_unit_baseline(prunable_layers(pipe[-1].net_.module_), "magnitude", 0.5, 0)
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(8,), lr=0.1, max_epochs=5, batch_size=8,
+                               random_state=0, pruning="magnitude", amount=0.5,
+                               granularity=granularity, fine_tune="continue")
+    pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+    if compressed:
+        pipe[-1].compress()
     expected_labels, expected_proba = pipe.predict(X), pipe.predict_proba(X)
 
     onx = skl2onnx.to_onnx(pipe, X[:1], options={LEGCPrunedClassifier: {"zipmap": False}})
@@ -140,6 +152,10 @@ def test_onnx_pipeline_round_trip(onnx_tools, n_classes, granularity):
     assert names == ["label", "probabilities"]
     np.testing.assert_array_equal(labels, expected_labels)
     assert np.abs(proba - expected_proba).max() <= 1e-5
+    first = [w.dims for w in onx.graph.initializer if len(w.dims) == 2 and w.dims[0] == 4][0]
+    assert first[1] == pipe[-1].to_mlpclassifier().hidden_layer_sizes[0]
+    if granularity == "neuron":
+        assert first[1] == 4
 
     _, (labels, dicts) = run_onnx(ort, skl2onnx.to_onnx(pipe, X[:1]), X)  # zipmap by default
     np.testing.assert_array_equal(labels, expected_labels)
@@ -150,6 +166,26 @@ def test_onnx_pipeline_round_trip(onnx_tools, n_classes, granularity):
     names, outputs = run_onnx(ort, onx, X)
     assert len(names) == 1 + n_classes
     assert np.abs(np.column_stack(outputs[1:]) - expected_proba).max() <= 1e-5
+
+
+@pytest.mark.filterwarnings("ignore::sklegc.estimator.PruningWarning")  # 90% pruned, on purpose
+def test_sparse_initializers_shrink_the_onnx_file_and_keep_its_outputs(onnx_tools):
+    skl2onnx, ort = onnx_tools
+    X, y = problem(3, n=300)
+    clf = LEGCPrunedClassifier(**{**SMALL, "hidden_layer_sizes": (60,), "amount": 0.9})
+    clf.fit(X, y).compress()
+    onx = skl2onnx.to_onnx(clf, X[:1], options={"zipmap": False})
+    dense_bytes = len(onx.SerializeToString())
+    _, (labels, proba) = run_onnx(ort, onx, X)
+    sparse_initializers(onx)
+    coefs = clf.coefs_
+    sparse = [np.count_nonzero(c) * 12 < c.size * 4 for c in coefs]
+    assert len(onx.graph.sparse_initializer) == sum(sparse) >= 1
+    saved = sum(c.size * 4 - np.count_nonzero(c) * 12 for c, s in zip(coefs, sparse) if s)
+    assert len(onx.SerializeToString()) <= dense_bytes - saved + 100 * sum(sparse)
+    _, (sparse_labels, sparse_proba) = run_onnx(ort, onx, X)
+    np.testing.assert_array_equal(sparse_labels, labels)
+    np.testing.assert_array_equal(sparse_proba, proba)
 
 
 def test_onnx_matches_mlpclassifier_graph(onnx_tools):
