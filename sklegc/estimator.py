@@ -20,6 +20,7 @@ import contextlib
 import copy
 import inspect
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,6 +37,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import (
+    BatchScoring,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochScoring,
+    InputShapeSetter,
+    LoadInitState,
+    LRScheduler,
+)
+from skorch.history import History
+from skorch.utils import get_map_location
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ._vocabulary import MLPVocabularyMixin, recognised_mistake, unknown_parameter_message
 from .batching import TensorBatches
@@ -44,11 +58,13 @@ from .granger import granger_tests, max_feasible_lag
 from .masks import (
     CORRECTIONS,
     UNTESTABLE_POLICIES,
+    FixedMask,
     apply_masks,
     baseline_keep,
     check_chain,
     noncausal_mask,
     noncausal_units,
+    refresh_masked_weights,
     remove_masks,
     unit_baseline_keep,
 )
@@ -119,6 +135,11 @@ _INPUT_FIXES = (
 _LARGE_SCALE = 100.0
 
 
+def _state_key(layer, attribute):
+    """The ``state_dict`` key of a layer's attribute (the root module's name is "")."""
+    return f"{layer}.{attribute}" if layer else attribute
+
+
 class PruningWarning(UserWarning):
     """The pruning step did something the user should look at (nothing pruned, a layer
     emptied, accuracy lost)."""
@@ -167,6 +188,17 @@ class _Plan:
     @property
     def traced(self):
         return self.pruning == "legc"
+
+
+class _RecordPhase(Callback):
+    """Records the phase in each epoch's row as it begins, where callbacks (a Checkpoint's
+    saved history, a scorer) can read it."""
+
+    def __init__(self, phase):
+        self.phase = phase
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("phase", self.phase)
 
 
 class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
@@ -240,7 +272,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         shape (n_samples, 1) for a binary problem, (n_samples, n_classes) otherwise. If its
         constructor takes ``n_features`` / ``n_outputs`` they are filled in; other arguments
         come from ``module__*`` parameters. Every ``nn.Linear`` weight in it is prunable.
-        A module whose parameters are float64 is trained in float64.
+        A module whose parameters are float64 is trained in float64; float16 and bfloat16
+        are refused. An instance is copied and the copy moved to ``device``; one on the
+        ``"meta"`` device (no weights) is refused.
     pruning : {"legc", "magnitude", "random", "none"}, default="legc"
         ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
         (global unstructured L1 pruning of the trained weights, or random pruning, of
@@ -306,13 +340,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Training accuracy that counts as trained. The first epoch reaching it is recorded
         for each phase (the paper's "epochs"); untraced phases stop there.
     callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks (objects or ``(name, callback)`` pairs). Each training
-        phase (the dense phase, fine-tuning, a ``partial_fit`` epoch) gets a fresh
+        Extra skorch callbacks (objects, classes, or ``(name, callback)`` pairs). Each
+        training phase (the dense phase, fine-tuning, a ``partial_fit`` epoch) gets a fresh
         (shallow) copy of each, initialised by skorch for that phase's optimizer: the
         objects passed here are never changed, and what they refer to (a writer, a list
-        they collect into) is shared. A callback that stops training (``EarlyStopping``)
-        is held off in the traced phase until the trace has the windows the Granger test
-        needs, and stops it then.
+        they collect into) is shared. An ``LRScheduler`` starts over with each new
+        optimizer. A callback that stops training (``EarlyStopping``) is held off in the
+        traced phase until the trace has the windows the Granger test needs, and stops it
+        then. Callbacks that cannot work here (a monitor of a validation column, scoring
+        with ``on_train=False``, ``LoadInitState``, ...) are refused when ``fit`` starts;
+        docs/user_guide.md, "Callbacks and skorch", lists what each does.
     device : str, default="cpu"
         Torch device for training and the Lyapunov kernel (``"cuda"`` where available).
         A model fitted on ``"cuda"`` and unpickled where CUDA is unavailable is mapped to
@@ -443,6 +480,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
 
     Persistence: the fitted estimator pickles (``pickle``, ``joblib.dump``) without its
     training data. Loading a pickle runs code from it: load only files you trust.
+    :meth:`save_params` and :meth:`load_params` save and load the network's state with
+    skorch, masks included.
 
     See Also
     --------
@@ -666,7 +705,79 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"device={self.device!r}, but CUDA is not available on this machine: "
                 "use device='cpu'."
             )
+        self._check_callbacks()
         return sizes
+
+    def _check_callbacks(self):
+        """Refuse, before training, the skorch callbacks and parameters that cannot work here."""
+        routed = self._routed_params()
+        if "iterator_train__batch_size" in routed:
+            raise ValueError(
+                "iterator_train__batch_size is not supported: use batch_size, from which the "
+                "traced phase's steps and windows are planned."
+            )
+        for key, value in routed.items():
+            name = key[len("callbacks__"):]
+            if key.startswith("callbacks__") and "__" not in name and value is not None:
+                raise ValueError(
+                    f"{key}={value!r} replaces a callback through a parameter, which skorch "
+                    f"would then change in place: pass the new callback in `callbacks` instead "
+                    f"(set_params(callbacks=[...])), or {key}=None to turn it off."
+                )
+        # A callback turned off with callbacks__<name>=None is not used.
+        resolved = [cb for name, cb in self._resolved_callbacks()
+                    if routed.get(f"callbacks__{name or type(cb).__name__}", cb) is not None]
+        scored = {"valid_acc"} if self.early_stopping else set()
+        for cb in resolved:
+            if isinstance(cb, (EpochScoring, BatchScoring)):
+                if not cb.on_train:
+                    raise ValueError(
+                        f"callbacks: {type(cb).__name__}({cb.scoring!r}) with on_train=False "
+                        "scores a validation split, which LEGCPrunedClassifier does not make "
+                        "(skorch's train_split=None), so it would record nothing. Pass "
+                        "on_train=True to score the training rows; with early_stopping=True the "
+                        "held-out rows' accuracy is recorded as 'valid_acc'."
+                    )
+                name = cb.initialize().name_
+                scored |= {name, f"{name}_best"}
+        for cb in resolved:
+            self._check_callback(cb, scored)
+
+    def _check_callback(self, cb, scored):
+        name = type(cb).__name__
+        monitor = getattr(cb, "monitor", None)
+        reads_monitor = isinstance(cb, (EarlyStopping, Checkpoint)) or (
+            isinstance(cb, LRScheduler) and cb._get_policy_cls() is ReduceLROnPlateau)
+        if reads_monitor and isinstance(monitor, str) and monitor.startswith("valid_") \
+                and monitor not in scored:
+            raise ValueError(
+                f"callbacks: {name}(monitor={monitor!r}) reads {monitor!r}, which skorch records "
+                "only on a validation split; LEGCPrunedClassifier trains without one (skorch's "
+                "train_split=None). Monitor 'train_loss' ('train_loss_best' for a "
+                "Checkpoint), or set early_stopping=True, which holds out validation_fraction "
+                "of the rows and records their accuracy as 'valid_acc' (monitor it with "
+                "lower_is_better=False)."
+            )
+        if isinstance(cb, Checkpoint) and cb.load_best and cb.f_history is not None:
+            raise ValueError(
+                "callbacks: Checkpoint(load_best=True) would load the checkpoint's history in "
+                "place of the fit's, whose epochs record the training phases. Pass "
+                "f_history=None to restore the best parameters only."
+            )
+        if isinstance(cb, LoadInitState):
+            raise ValueError(
+                "callbacks: LoadInitState would load its checkpoint at the start of every "
+                "training phase, over the rewound weights and the masks. To train on from a "
+                "fitted model use warm_start=True; to load saved parameters into a fitted "
+                "model, its load_params(...)."
+            )
+        if isinstance(cb, InputShapeSetter):
+            raise ValueError(
+                f"callbacks: InputShapeSetter would re-create the module from X after its "
+                f"initial weights were recorded for the rewind. Name the module's argument "
+                f"n_features (it is filled in from X), or pass module__{cb.param_name}=<number "
+                "of features>."
+            )
 
     # -- input ------------------------------------------------------------------------------
 
@@ -929,9 +1040,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         else:
             batch = trace_batch = self.batch_size
         batch, trace_batch = min(batch, n_train), min(trace_batch, n_train)
+        drop_last = self._routed_params().get("iterator_train__drop_last", False)
+
+        def steps(size):
+            return n_train // size if drop_last else math.ceil(n_train / size)
+
         if pruning != "legc":
-            return _Plan(pruning, batch, None, math.ceil(n_train / batch), max_epochs)
-        steps_per_epoch = math.ceil(n_train / trace_batch)
+            return _Plan(pruning, batch, None, steps(batch), max_epochs)
+        steps_per_epoch = steps(trace_batch)
         plan = _Plan(pruning, batch, trace_batch, steps_per_epoch, max_epochs)
         lag = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
         plan.min_windows = 3 * lag + 2  # statsmodels' condition K > 3 * lag + 1
@@ -1009,7 +1125,19 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         # so that fits running as threads of one process get the same weights as alone.
         with torch_rng_lock:
             torch.manual_seed(seed)
-            net.initialize()
+            try:
+                net.initialize()
+            except NotImplementedError as exc:
+                # skorch moves the module to `device`, which a module without data cannot do.
+                if "meta tensor" not in str(exc):
+                    raise
+                raise ValueError(
+                    f"the module's parameters are on the 'meta' device, which holds no values, "
+                    f"so they cannot be moved to device={self.device!r}. Create the module "
+                    "with its weights (not under torch.device('meta')), or materialise it "
+                    "first: module.to_empty(device='cpu') and initialise its weights (e.g. "
+                    "each layer's reset_parameters())."
+                ) from exc
         if not prunable_layers(net.module_):
             raise ValueError(
                 "the module has no torch.nn.Linear layer, so there is no weight to prune. "
@@ -1025,8 +1153,15 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 "one dtype (module.float() or module.double())."
             )
         dtype = dtypes.pop() if dtypes else torch.float32
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"the module's parameters are {dtype}; LEGCPrunedClassifier trains in float32 "
+                "or float64 (half precision rounds away the small steps of the weight "
+                "trajectories that decide the pruning). Convert the module with module.float() "
+                "or module.double()."
+            )
         if dtype != torch.float32:
-            data.X = data.X.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+            data.X = data.X.astype(np.float64)
             for name in ("X_val", "X_acc"):
                 value = getattr(data, name)
                 if value is not None:
@@ -1068,21 +1203,36 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             def hold():
                 return len(tracer.lyapunov_) < plan.min_windows
 
+        start = len(net.history)
         batch = plan.trace_batch_size if plan.traced else plan.batch_size
         self._train(net, data, plan.dense_epochs, "dense", callbacks, batch, hold=hold)
+        if plan.traced and len(tracer.lyapunov_) < plan.min_windows:
+            raise ValueError(self._short_trace_message(len(net.history) - start, tracer, plan))
         self.epochs_to_target_["dense"] = callbacks[0][1].epoch_to_target_
         self.n_dense_steps_ = sum(row.get("train_batch_count", 0) for row in net.history)
         self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
         return tracer
 
+    def _short_trace_message(self, epochs, tracer, plan):
+        found = (f"the traced dense phase ran {epochs} of its {plan.dense_epochs} planned epochs "
+                 f"({tracer.n_steps_} optimizer steps), which gives {len(tracer.lyapunov_)} "
+                 f"windows; the Granger test with maxlag={plan.maxlag} needs {plan.min_windows}. ")
+        if epochs < plan.dense_epochs:
+            return found + (
+                "Training was interrupted: a callback raised KeyboardInterrupt outside "
+                "on_epoch_end, or Ctrl-C was pressed. Stop training from a callback's "
+                "on_epoch_end instead, which is held off until the trace is long enough."
+            )
+        return found + (
+            f"The data loader gave fewer batches than the {plan.steps_per_epoch} per epoch that "
+            "batch_size implies: leave the number of batches to batch_size (no sampler or "
+            "batch_sampler through iterator_train__*)."
+        )
+
     def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None):
         """Run one training phase with this project's and the user's callbacks."""
-        # A fresh copy of each callback for every phase, initialised by skorch for that
-        # phase's optimizer: the objects passed as parameters are never changed. The copy is
-        # shallow, so that what a callback refers to (a writer, a list it collects into) is
-        # the user's own.
-        user = [(cb[0], copy.copy(cb[1])) if isinstance(cb, tuple) else copy.copy(cb)
-                for cb in self.callbacks or []]
+        user = self._user_callbacks(net, phase)
+        callbacks = [("phase", _RecordPhase(phase))] + callbacks
         net.set_params(max_epochs=epochs, batch_size=batch_size, callbacks=callbacks + user)
         net.initialize_callbacks()
         work = net.batch_size * sum(p.numel() for p in net.module_.parameters())
@@ -1092,8 +1242,59 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 net.partial_fit(data.fit_input, data.y)
         finally:
             net.hold_stop = None
-        for row in net.history:
-            row.setdefault("phase", phase)
+
+    def _user_callbacks(self, net, phase):
+        """Fresh copies of the user's callbacks for one phase, set for its optimizer.
+
+        The objects passed as parameters are never changed; the copies are shallow, so that
+        what a callback refers to (a writer, a list it collects into) is the user's own.
+        skorch initialises each copy. An ``LRScheduler`` starts its schedule over with each
+        new optimizer (the dense phase, fine-tuning) and goes on with it over the epochs
+        that keep one (``partial_fit``, a ``mode="pt"`` run trained on, a warm start):
+        skorch would resume it at the fit's epoch count, which a new optimizer cannot do.
+        """
+        resolved = self._resolved_callbacks()
+        copies = [cb if name is None else (name, cb) for name, cb in resolved]
+        schedulers = [cb for _, cb in resolved
+                      if isinstance(cb, LRScheduler) and "last_epoch" not in vars(cb)
+                      and cb._get_policy_cls() is not ReduceLROnPlateau]
+        if not schedulers:
+            return copies
+        # Fine-tuning ("sparse") is the one phase that starts with a new optimizer on a
+        # trained net (see _fine_tune); the first phase of a new net starts with one too.
+        rows = [] if phase == "sparse" else list(net.history)
+        starts = [i for i, row in enumerate(rows) if row.get("phase") == "sparse"
+                  and (i == 0 or rows[i - 1].get("phase") != "sparse")]
+        rows = rows[starts[-1]:] if starts else rows
+        epochs = len(rows)
+        batches = sum(row.get("train_batch_count", 0) for row in rows)
+        for cb in schedulers:
+            cb.last_epoch = (batches if cb.step_every == "batch" else epochs) - 1
+        if epochs:
+            # A scheduler resumed on an optimizer that never had one starts from its lr.
+            for group in net.optimizer_.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        return copies
+
+    def _resolved_callbacks(self):
+        """The user's callbacks as ``(name or None, new object)`` pairs: a shallow copy of
+        each instance, an instance of each class, with its ``callbacks__<name>__*``
+        parameters set (skorch sets them again, to the same values)."""
+        routed = self._routed_params()
+        resolved = []
+        for item in self.callbacks or []:
+            name, cb = item if isinstance(item, (tuple, list)) else (None, item)
+            key = name or (cb.__name__ if isinstance(cb, type) else type(cb).__name__)
+            prefix = f"callbacks__{key}__"
+            params = {k[len(prefix):]: v for k, v in routed.items() if k.startswith(prefix)}
+            if isinstance(cb, type):
+                cb = cb(**params)
+            else:
+                cb = copy.copy(cb)
+                if params:
+                    cb.set_params(**params)
+            resolved.append((name, cb))
+        return resolved
 
     # -- phase 2: the decision ---------------------------------------------------------------
 
@@ -1399,6 +1600,193 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    use_safetensors=False):
+        """Save the fitted network's state with skorch's ``save_params``, masks included.
+
+        The parameters (``f_params``) hold every layer's weights and, for a layer with
+        pruned weights, its mask (``<layer>.weight_mask``, 1 = kept) and unmasked weights
+        (``<layer>.weight_orig``), as :mod:`torch.nn.utils.prune` stores them.
+        :meth:`load_params` reads them back. To keep everything else (the decision record,
+        ``initial_state_``), pickle the estimator instead.
+
+        Parameters
+        ----------
+        f_params, f_optimizer, f_criterion, f_history : str, path or file-like, default=None
+            Where to write the module's, the optimizer's and the criterion's state and the
+            training history (JSON); None skips that part.
+        use_safetensors : bool, default=False
+            Write with safetensors instead of torch's pickle-based format (not for
+            ``f_optimizer``, whose state is not only tensors).
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+
+        Examples
+        --------
+        >>> import io
+        >>> from sklearn.datasets import load_iris
+        >>> X, y = load_iris(return_X_y=True)
+        >>> params = dict(hidden_layer_sizes=(4,), max_epochs=5, pruning="magnitude")
+        >>> a = LEGCPrunedClassifier(**params, amount=0.5, random_state=0).fit(X, y)
+        >>> b = LEGCPrunedClassifier(**params, amount=0.2, random_state=1).fit(X, y)
+        >>> f = io.BytesIO()
+        >>> _ = a.save_params(f_params=f), f.seek(0)
+        >>> b.load_params(f_params=f).sparsity_ == a.sparsity_ == 0.5
+        True
+        """
+        check_is_fitted(self)
+        self.net_.save_params(f_params=f_params, f_optimizer=f_optimizer,
+                              f_criterion=f_criterion, f_history=f_history,
+                              use_safetensors=use_safetensors)
+        return self
+
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, use_safetensors=False):
+        """Load a network's state saved by :meth:`save_params` (or skorch), masks included.
+
+        The saved masks replace this model's, whatever they were, together with what is
+        derived from them (``mask_``, ``pruned_``, ``n_weights_pruned_``, ``sparsity_``,
+        ``flops_``, ``multiply_adds_``; ``coefs_`` and ``intercepts_`` read the network).
+        With ``f_history``, the history and the attributes read from it (``loss_curve_``,
+        ``n_iter_``, ...) are replaced too. When the loaded masks differ from this model's,
+        the record of how this model decided its mask (``lyapunov_``,
+        ``misclassification_``, ``window_ends_``, ``granger_result_``,
+        ``granger_pvalues_``, ``maxlag_``, ``dense_accuracy_``, ``pruned_accuracy_``) no
+        longer describes it: it is set to None, with a warning.
+
+        Parameters
+        ----------
+        f_params, f_optimizer, f_criterion, f_history : str, path or file-like, default=None
+            What to load (see :meth:`save_params`); None skips that part.
+        checkpoint : skorch.callbacks.Checkpoint, default=None
+            Load the files of this checkpoint (those it wrote last); an ``f_*`` argument
+            given as well takes precedence.
+        use_safetensors : bool, default=False
+            The files were written with safetensors.
+
+        Returns
+        -------
+        self : LEGCPrunedClassifier
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted: fit it first (on data with the same features
+            and classes), then load.
+        ValueError
+            If ``f_params`` holds another network's parameters (other layers or shapes).
+
+        Examples
+        --------
+        See :meth:`save_params`.
+        """
+        check_is_fitted(self)
+        net = self.net_
+        files = {}
+        if checkpoint is not None:
+            # As skorch does: the checkpoint's files are named from its own history.
+            history = net.history
+            if f_history is None and checkpoint.f_history is not None:
+                net.history = History.from_file(checkpoint.f_history_)
+            try:
+                files = checkpoint.get_formatted_files(net)
+            finally:
+                net.history = history
+        explicit = dict(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                        f_history=f_history)
+        files.update({key: value for key, value in explicit.items() if value is not None})
+        if files.get("f_params") is not None:
+            self._load_module_state(self._read_state(files["f_params"], use_safetensors))
+        rest = {key: files.get(key) for key in ("f_optimizer", "f_criterion", "f_history")}
+        if any(value is not None for value in rest.values()):
+            net.load_params(**rest, use_safetensors=use_safetensors)
+        if rest["f_history"] is not None:
+            self._record_training_attributes(net)
+        return self
+
+    def _read_state(self, f, use_safetensors):
+        device = self.net_.device
+        if use_safetensors:
+            from safetensors.torch import load, load_file
+
+            if isinstance(f, (str, os.PathLike)):
+                return load_file(f, device=str(device))
+            return {k: v.to(device) for k, v in load(f.read()).items()}
+        load_kwargs = self.net_.torch_load_kwargs or {"weights_only": True}
+        return torch.load(f, map_location=get_map_location(device), **load_kwargs)
+
+    def _load_module_state(self, state):
+        """Load a module state into the fitted network, re-masking it as the state is."""
+        module = self.net_.module_
+        layers = prunable_layers(module)
+        self._check_state_matches(module, layers, state)
+        with torch.no_grad():
+            for name, layer in layers:
+                remove_masks([(name, layer)])
+                mask = state.get(_state_key(name, "weight_mask"))
+                if mask is not None:
+                    FixedMask.apply(layer, "weight", mask=mask != 0)
+            module.load_state_dict(state)
+            refresh_masked_weights(module)
+        keep = np.concatenate([
+            (layer.weight_mask != 0).cpu().numpy().reshape(-1) if hasattr(layer, "weight_mask")
+            else np.ones(layer.weight.numel(), dtype=bool) for _, layer in layers])
+        changed = not np.array_equal(keep, ~self.pruned_)
+        self.mask_ = {name: kept.reshape(shape) for (name, shape), kept in zip(
+            self.weight_layers_, np.split(keep, np.cumsum([math.prod(s) for _, s in
+                                                           self.weight_layers_])[:-1]))}
+        self.pruned_ = ~keep
+        self.n_weights_pruned_ = int(self.pruned_.sum())
+        self.sparsity_ = self.n_weights_pruned_ / self.n_weights_
+        self.flops_ = self.n_weights_ - self.n_weights_pruned_
+        self.multiply_adds_ = self.flops_
+        if changed:
+            self.lyapunov_ = self.misclassification_ = self.window_ends_ = None
+            self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = None
+            self.dense_accuracy_ = self.pruned_accuracy_ = None
+            warnings.warn(
+                f"the loaded masks differ from this model's ({self.n_weights_pruned_} of "
+                f"{self.n_weights_} weights pruned now): its record of how it chose its own "
+                "mask (lyapunov_, granger_pvalues_, dense_accuracy_, ...) is cleared. Pickle "
+                "the estimator to keep a model together with that record.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self._check_empty_layers()
+
+    def _check_state_matches(self, module, layers, state):
+        """Refuse, before changing anything, a state saved from another network."""
+        weights = {_state_key(name, attribute) for name, _ in layers
+                   for attribute in ("weight", "weight_orig", "weight_mask")}
+        expected = {key: tuple(value.shape) for key, value in module.state_dict().items()
+                    if key not in weights}
+        for name, layer in layers:
+            shape = tuple(getattr(layer, "weight_orig", layer.weight).shape)
+            masked = _state_key(name, "weight_mask") in state
+            for attribute in ("weight_orig", "weight_mask") if masked else ("weight",):
+                expected[_state_key(name, attribute)] = shape
+        found = {key: tuple(value.shape) for key, value in state.items()}
+        if found != expected:
+            missing = sorted(set(expected) - set(found))
+            unexpected = sorted(set(found) - set(expected))
+            reshaped = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+            raise ValueError(
+                "f_params holds the parameters of another network (missing: "
+                f"{missing[:5]}, unexpected: {unexpected[:5]}, other shapes: "
+                f"{[(k, found[k], expected[k]) for k in reshaped[:5]]}). Load it into a model "
+                "fitted with the same module, hidden_layer_sizes, number of features and "
+                "number of classes."
+            )
 
     # -- reporting --------------------------------------------------------------------------
 

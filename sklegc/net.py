@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 import torch
+from sklearn.utils import ClassifierTags
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import to_numpy, to_tensor
@@ -121,6 +122,57 @@ class PrunableNet(NeuralNet):
             # deep-copied; a callback may also have loaded other weights since.
             with torch.no_grad():
                 refresh_masked_weights(self.module_)
+
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, use_safetensors=False, **kwargs):
+        """skorch's ``load_params``, for a state masked on the same layers as this net's.
+
+        A layer's mask is part of its state (``weight_mask``), so loading a state saved by a
+        net with pruned weights in the same layers loads its masks too. To load a state
+        masked on other layers, use :meth:`sklegc.LEGCPrunedClassifier.load_params`.
+
+        Raises
+        ------
+        ValueError
+            If the state masks other layers than this net's.
+        """
+        try:
+            super().load_params(f_params=f_params, f_optimizer=f_optimizer,
+                                f_criterion=f_criterion, f_history=f_history,
+                                checkpoint=checkpoint, use_safetensors=use_safetensors,
+                                **kwargs)
+        except RuntimeError as exc:
+            if "weight_orig" not in str(exc) and "weight_mask" not in str(exc):
+                raise
+            raise ValueError(
+                "the loaded state masks other layers than this net's (a layer is masked in "
+                "one and whole in the other; the dense phase of a fit has no masks). Load it "
+                "with LEGCPrunedClassifier.load_params, which masks the network as the state "
+                "is. (Raised by a Checkpoint(load_best=True) at the end of fine-tuning: no "
+                "fine-tuning epoch was a best one, so its file is the dense phase's; monitor "
+                "a column whose best restarts with each phase, such as 'train_loss_best'.)"
+            ) from exc
+        finally:
+            # The masked weights are recomputed at the next forward pass; until then they
+            # would show the weights from before the load.
+            if self.initialized_:
+                with torch.no_grad():
+                    refresh_masked_weights(self.module_)
+
+    def check_data(self, X, y=None):
+        super().check_data(X, y)
+        if y is not None:
+            # Like NeuralNetClassifier's classes_, for scikit-learn's scorers (roc_auc,
+            # neg_log_loss, ... read it to pick predict_proba's columns): the encoded labels
+            # up to the largest seen, two at least (a binary net has one output).
+            seen = len(getattr(self, "classes_", ()))
+            self.classes_ = np.arange(max(2, seen, int(to_numpy(y).max()) + 1))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        return tags
 
 
 class Convergence(Callback):
