@@ -21,7 +21,9 @@ Reproduce the LEGCNet paper's Tables 1-3 (and a sparsity sweep): every fit is ap
 cells.csv in the --out folder as it finishes, a stopped run resumes where it left off,
 and report.md there sets the results beside the paper's. The tabular datasets are read
 from --data-dir or $SKLEGC_DATA_DIR (files listed in docs/datasets.md); cancer, banknote
-and iris fall back to OpenML when their file is missing, titanic and vowel have none."""
+and iris fall back to OpenML when their file is missing, titanic and vowel have none.
+--study principled runs the study of calibrated tests, accuracy-constrained pruning and
+stronger baselines (SNIP, IMP, layer-matched random pruning) instead, with principled.md."""
 
 
 def build_parser():

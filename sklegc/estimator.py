@@ -7,9 +7,13 @@
 2. ``_train_dense``: dense training, traced with :class:`~sklegc.trajectory.WeightTracer`
    when the pruning is the method's (the trajectory is reduced to windowed Lyapunov
    exponents as it is recorded);
-3. ``_decide``: which weights to keep (the Granger decision, or a baseline);
+3. ``_decide``: which weights to keep (the Granger decision, or a baseline), and in which
+   order they are pruned; with ``max_accuracy_drop``, ``_accuracy_limited_keep`` then
+   prunes them in that order only as far as the held-out accuracy allows;
 4. ``_apply_mask``: masks through :mod:`torch.nn.utils.prune`, with the rewind;
-5. ``_fine_tune``: training of the sparse network;
+5. ``_fine_tune``: training of the sparse network (``_hold_accuracy`` verifies the
+   held-out accuracy after it); ``pruning="imp"`` repeats 3-5 in rounds
+   (``_iterative_pruning``);
 6. ``_check_accuracy``: the sparse network against the dense one on the decision data.
 
 The vocabulary shared with scikit-learn's ``MLPClassifier`` lives in
@@ -54,18 +58,24 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from ._vocabulary import MLPVocabularyMixin, recognised_mistake, unknown_parameter_message
 from .batching import TensorBatches
 from .export import install_onnx_registration
-from .granger import granger_tests, max_feasible_lag
+from .granger import LAG_SELECTIONS, granger_tests, max_feasible_lag
 from .masks import (
     CORRECTIONS,
     UNTESTABLE_POLICIES,
     FixedMask,
+    accuracy_limited_count,
     apply_masks,
     baseline_keep,
+    causality_key,
     check_chain,
+    connection_sensitivity,
+    imp_schedule,
     noncausal_mask,
     noncausal_units,
+    pruning_order,
     refresh_masked_weights,
     remove_masks,
+    saliency_keep,
     unit_baseline_keep,
 )
 from .net import Convergence, PrunableNet
@@ -119,6 +129,14 @@ _ONE_THREAD_WORK = 2 ** 20
 ACCURACY_TOLERANCE = 0.02
 """Largest drop in accuracy, dense to pruned on the decision data, that passes silently."""
 
+# Accuracies are ratios of (weighted) counts: a floor of dense - max_accuracy_drop must not
+# fail a network by the rounding of that subtraction.
+_ACCURACY_EPS = 1e-12
+
+# pruning="snip": the connection sensitivity is computed on one batch of this many training
+# rows (Lee et al. 2019 used their training batches, 100 to 128 examples).
+_SNIP_ROWS = 128
+
 # scikit-learn's input checks name the problem; these add what to do about it.
 _INPUT_FIXES = (
     ("could not convert string", "X must be numeric: encode string or categorical columns "
@@ -148,7 +166,8 @@ class PruningWarning(UserWarning):
 @dataclass
 class _Data:
     """One fit's data as tensors: training rows, validation rows, the rows the accuracies
-    and the decision are measured on, and their sample weights (None: unweighted)."""
+    and the decision are measured on, the held-out rows (``max_accuracy_drop``; the
+    validation rows with ``early_stopping``), and their sample weights (None: unweighted)."""
 
     X: object
     y: object
@@ -159,6 +178,14 @@ class _Data:
     X_acc: object = None
     y_acc: object = None
     w_acc: object = None
+    X_held: object = None
+    y_held: object = None
+    w_held: object = None
+
+    @property
+    def held_out(self):
+        """The rows held out from training (None when there are none)."""
+        return self.X_held, self.y_held, self.w_held
 
     @property
     def monitor(self):
@@ -275,10 +302,19 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         A module whose parameters are float64 is trained in float64; float16 and bfloat16
         are refused. An instance is copied and the copy moved to ``device``; one on the
         ``"meta"`` device (no weights) is refused.
-    pruning : {"legc", "magnitude", "random", "none"}, default="legc"
+    pruning : {"legc", "magnitude", "random", "snip", "imp", "none"}, default="legc"
         ``"legc"`` is the method; ``"magnitude"`` and ``"random"`` are the paper's baselines
         (global unstructured L1 pruning of the trained weights, or random pruning, of
         ``amount`` weights, no tracing); ``"none"`` trains the dense network only.
+        Baselines beyond the paper, of ``amount`` weights too: ``"snip"`` (Lee, Ajanthan
+        and Torr 2019) prunes the weights of lowest connection sensitivity
+        ``|dL/dw * w|``, computed once at initialisation on a random batch of up to 128
+        training rows, globally; ``"imp"`` is iterative magnitude pruning with rewinding,
+        the lottery-ticket procedure (Frankle and Carbin 2019): ``imp_rounds`` rounds,
+        each pruning ``1 - (1 - a) ** (1 / imp_rounds)`` of the remaining weights by
+        global magnitude (``a`` the share ``amount`` gives), going back to the initial
+        weights (``fine_tune``) and training, so that the last round's network has
+        ``amount`` weights pruned.
     granularity : {"weight", "neuron"}, default="weight"
         What is pruned. ``"weight"`` prunes single weights (the paper). ``"neuron"`` prunes
         hidden units as a whole, with their incoming and outgoing weights, so that
@@ -314,6 +350,26 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``>= significance`` is pruned.
     gc_test : {"ssr_chi2test", "ssr_ftest"}, default="ssr_chi2test"
         Granger test statistic (statsmodels' names).
+    stationarity : {None, "difference", "adf"}, default=None
+        What the Granger test does to the series first (see
+        :func:`sklegc.granger.granger_tests`): nothing (the paper), first differences, or
+        first differences where the augmented Dickey-Fuller test does not reject a unit
+        root (the authors' code had this check, off by default).
+    lag_selection : {"min_p", "fixed", "aic", "bic", "bonferroni", "simes"}, default="min_p"
+        Which p-value over the lags ``1..maxlag`` a weight gets (see
+        :func:`sklegc.granger.granger_tests`): the smallest (the paper), the test at
+        ``maxlag``, at the lag AIC or BIC chooses, or a Bonferroni or Simes combination
+        over the lags. The paper's rule (``"min_p"``, ``"ssr_chi2test"``, no stationarity
+        check) is not a test at its level: on series that no weight can cause it called
+        34-88% of the weights causal at 0.05; ``stationarity="adf"``,
+        ``lag_selection="bic"``, ``gc_test="ssr_ftest"`` called 4.8-6.0%
+        (``docs/reproduction.md``, "Calibration of the causality test").
+    effect : {"misclassification", "loss"}, default="misclassification"
+        The series the Granger test reads, measured on the decision data at the end of
+        every window: the misclassification rate (the paper), or the loss (the training
+        criterion, sample-weighted, without the L2 penalty), which moves while the network
+        learns even when its predicted labels do not (a rare class, a plateau of the error
+        rate). Both are recorded (``misclassification_``, ``window_loss_``).
     correction : {None, "bonferroni", "fdr_bh"}, default=None
         Multiple-testing correction over the weights (beyond the paper).
     untestable : {"keep", "prune"}, default="keep"
@@ -325,15 +381,43 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``ValueError`` before fine-tuning.
     max_sparsity : float in [0, 1] or None, default=None
         Prune at most this share of the weights, least causal first (beyond the paper).
+    max_accuracy_drop : float in [0, 1] or None, default=None
+        Accuracy-constrained pruning (beyond the paper): prune in the method's order
+        (``pruning_order_``: least causal, smallest, least sensitive first; random for
+        ``"random"``) only as far as the accuracy on held-out rows allows. The rule
+        (``significance``, ``correction``, ``max_sparsity``, ``amount``) gives the most
+        that may be pruned; ``amount=1.0`` makes every weight a candidate, "prune as far
+        as the accuracy allows". ``validation_fraction`` of the training rows is held out,
+        stratified, as ``early_stopping`` holds them out (the same rows when both are set),
+        and never trained on. **Guaranteed**: the final network's accuracy on those rows
+        is at least the dense network's minus ``max_accuracy_drop``
+        (``heldout_accuracy_ >= dense_heldout_accuracy_ - max_accuracy_drop``). Not
+        guaranteed: the same on other data (the held-out rows also chose how much to
+        prune, so expect a larger drop on a test set, the more so the fewer the rows),
+        nor that the most prunable count is found. How: the count is chosen by bisection
+        (:func:`sklegc.masks.accuracy_limited_count`) on the trained dense weights with the
+        first candidates masked, forward passes only; the sparse network is then
+        fine-tuned once (``fine_tune``) and its held-out accuracy verified; if
+        fine-tuning lost more than allowed, the masked dense weights, which passed, are
+        kept instead, with a :class:`PruningWarning`. ``pruning="imp"`` checks each
+        round's trained network instead and stops at the first that loses more than
+        allowed, keeping the round before (the dense network before the first).
+        ``accuracy_search_`` records what was tried. The dense network must be fully
+        trained: refused with ``mode="pt"``, and ``"random"`` and ``"snip"`` then train
+        it too.
     amount : int, float or None, default=None
         For the baselines, the number (int) or share (float) of weights to prune. With
         ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of
         ``significance``.
+    imp_rounds : int >= 1, default=3
+        Rounds of ``pruning="imp"``. Each trains the network again (for at most
+        ``fine_tune_epochs``), so the fit trains ``imp_rounds + 1`` times.
     fine_tune : {"rewind", "continue", None}, default="rewind"
         ``"rewind"`` retrains the sparse network from the initial weights (the paper),
         ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense
-        weights. When nothing is pruned the dense network is kept (and, in ``"pt"`` mode,
-        trained on) rather than trained again.
+        weights (not with ``pruning="imp"``, which trains between rounds). When nothing is
+        pruned the dense network is kept (and, in ``"pt"`` mode, trained on) rather than
+        trained again.
     fine_tune_epochs : int or None, default=None
         Most epochs of fine-tuning; ``None`` means ``max_epochs``.
     target_accuracy : float in (0, 1] or None, default=None
@@ -420,12 +504,27 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Windowed Lyapunov exponents of every weight (``pruning="legc"`` only).
     misclassification_ : ndarray of shape (n_windows,) or None
         Misclassification rate at the end of each window.
+    window_loss_ : ndarray of shape (n_windows,) or None
+        Loss on the decision data at the end of each window (see ``effect``).
+    effect_ : ndarray of shape (n_windows,) or None
+        The series the Granger test read: ``misclassification_`` or ``window_loss_``, as
+        ``effect`` says.
     window_ends_ : ndarray of shape (n_windows,) or None
         The optimizer step at which each window ends.
     granger_result_ : sklegc.granger.GrangerResult or None
-        The full Granger test results.
+        The full Granger test results, with the options used (``test``,
+        ``stationarity``, ``lag_selection``, ``maxlag``).
     granger_pvalues_ : ndarray of shape (n_weights,) or None
-        Each weight's p-value (minimum over lags); NaN where untestable.
+        Each weight's p-value, as ``lag_selection`` defines it (by default the minimum
+        over lags); NaN where it cannot be computed.
+    pruning_order_ : ndarray of int
+        The flat indices of the weights the rule prunes at most, in the order the method
+        prunes them (largest p-value, smallest trained magnitude, lowest sensitivity
+        first; a random order for ``"random"``; round by round for ``"imp"``, the rounds
+        run). With ``max_accuracy_drop`` the pruned weights are its first ones.
+    saliency_ : ndarray of shape (n_weights,) or None
+        ``pruning="snip"``: every weight's connection sensitivity ``|dL/dw * w|`` at
+        initialisation; None otherwise.
     maxlag_ : int or None
         The Granger lag actually used.
     pruned_ : ndarray of bool, shape (n_weights,)
@@ -445,6 +544,19 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Accuracy of the dense network at the end of its phase and of the final network,
         on the decision data (the validation rows with ``early_stopping``, else the
         training rows, at most 10,000 of them); None where there was no dense phase.
+    dense_heldout_accuracy_, heldout_accuracy_ : float or None
+        The same on the rows held out from training (``max_accuracy_drop`` or
+        ``early_stopping``); None without them (``dense_heldout_accuracy_`` also where
+        there was no dense phase).
+    accuracy_search_ : dict or None
+        With ``max_accuracy_drop``: ``"dense"`` (held-out accuracy of the dense network),
+        ``"floor"`` (the lowest accuracy allowed), ``"candidates"`` (weights the rule
+        allowed to prune), ``"trials"`` (list of (weights pruned, held-out accuracy): the
+        masked dense networks the bisection evaluated, or IMP's trained rounds),
+        ``"pruned"`` (weights pruned), ``"fine_tuned"`` (held-out accuracy after
+        fine-tuning, None without fine-tuning) and ``"fallback"`` (whether the masked
+        dense weights, or an earlier IMP round, replaced the fine-tuned network). None
+        otherwise.
     epochs_to_target_ : dict
         ``{"dense": int or None, "sparse": int or None}``, first epoch of each phase at which
         the training accuracy reached ``target_accuracy``.
@@ -517,7 +629,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         "class_weight": [None, dict, StrOptions({"balanced"})],
         "warm_start": ["boolean"],
         "module": [None, type, torch.nn.Module],
-        "pruning": [StrOptions({"legc", "magnitude", "random", "none"})],
+        "pruning": [StrOptions({"legc", "magnitude", "random", "snip", "imp", "none"})],
         "granularity": [StrOptions({"weight", "neuron"})],
         "mode": [StrOptions({"ft", "pt"})],
         "trace_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
@@ -530,15 +642,20 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         "maxlag": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "significance": [Interval(Real, 0, 1, closed="neither")],
         "gc_test": [StrOptions({"ssr_chi2test", "ssr_ftest"})],
+        "stationarity": [None, StrOptions({"difference", "adf"})],
+        "lag_selection": [StrOptions(set(LAG_SELECTIONS))],
+        "effect": [StrOptions({"misclassification", "loss"})],
         "correction": [None, StrOptions({k for k in CORRECTIONS if k})],
         "untestable": [StrOptions(set(UNTESTABLE_POLICIES))],
         "on_empty_layer": [StrOptions({"warn", "raise"})],
         "max_sparsity": [None, Interval(Real, 0, 1, closed="both")],
+        "max_accuracy_drop": [None, Interval(Real, 0, 1, closed="both")],
         "amount": [
             None,
             Interval(Integral, 0, None, closed="left"),
             Interval(Real, 0, 1, closed="both"),
         ],
+        "imp_rounds": [Interval(Integral, 1, None, closed="left")],
         "fine_tune": [None, StrOptions({"rewind", "continue"})],
         "fine_tune_epochs": [None, Interval(Integral, 0, None, closed="left")],
         "target_accuracy": [None, Interval(Real, 0, 1, closed="right")],
@@ -578,11 +695,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         maxlag="auto",
         significance=0.05,
         gc_test="ssr_chi2test",
+        stationarity=None,
+        lag_selection="min_p",
+        effect="misclassification",
         correction=None,
         untestable="keep",
         on_empty_layer="warn",
         max_sparsity=None,
+        max_accuracy_drop=None,
         amount=None,
+        imp_rounds=3,
         fine_tune="rewind",
         fine_tune_epochs=None,
         target_accuracy=None,
@@ -620,11 +742,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self.maxlag = maxlag
         self.significance = significance
         self.gc_test = gc_test
+        self.stationarity = stationarity
+        self.lag_selection = lag_selection
+        self.effect = effect
         self.correction = correction
         self.untestable = untestable
         self.on_empty_layer = on_empty_layer
         self.max_sparsity = max_sparsity
+        self.max_accuracy_drop = max_accuracy_drop
         self.amount = amount
+        self.imp_rounds = imp_rounds
         self.fine_tune = fine_tune
         self.fine_tune_epochs = fine_tune_epochs
         self.target_accuracy = target_accuracy
@@ -674,10 +801,23 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}."
             )
-        if self.pruning in ("magnitude", "random") and self.amount is None:
+        if self.pruning in ("magnitude", "random", "snip", "imp") and self.amount is None:
             raise ValueError(
                 f"pruning={self.pruning!r} needs `amount`: the number (int) or share (float in "
-                "[0, 1]) of weights to prune, e.g. amount=0.1."
+                "[0, 1]) of weights to prune, e.g. amount=0.1 (with max_accuracy_drop, "
+                "amount=1.0 prunes as far as the held-out accuracy allows)."
+            )
+        if self.pruning == "imp" and self.fine_tune is None:
+            raise ValueError(
+                "pruning='imp' trains the network after every round of pruning: use "
+                "fine_tune='rewind' (the lottery-ticket procedure) or 'continue'."
+            )
+        if self.max_accuracy_drop is not None and self.pruning == "legc" and self.mode == "pt":
+            raise ValueError(
+                "max_accuracy_drop compares the pruned network with the fully trained dense "
+                "network, which mode='pt' does not train. Use mode='ft' with "
+                "max_accuracy_drop, or mode='pt' without it (max_sparsity or amount bound "
+                "what is pruned)."
             )
         if self.fine_tune is None and self.pruning == "legc" and self.mode == "pt":
             raise ValueError(
@@ -999,19 +1139,26 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             yield seed
 
     def _split(self, X, y, weight, seed, early_stopping=None):
-        """The training, validation and monitoring rows of one fit (see :class:`_Data`)."""
-        early_stopping = self.early_stopping if early_stopping is None else early_stopping
+        """The training, validation, held-out and monitoring rows of one fit (see
+        :class:`_Data`); ``early_stopping=False`` holds nothing out."""
+        if early_stopping is None:
+            early_stopping = self.early_stopping
+            hold_out = early_stopping or self.max_accuracy_drop is not None
+        else:
+            hold_out = early_stopping
         X_val = y_val = w_val = None
-        if early_stopping:
+        if hold_out:
+            reason, off = (("early_stopping", "early_stopping=False") if early_stopping
+                           else ("max_accuracy_drop", "max_accuracy_drop=None"))
             arrays = [X, y] + ([] if weight is None else [weight])
             try:
                 parts = train_test_split(*arrays, test_size=self.validation_fraction,
                                          stratify=y, random_state=seed)
             except ValueError as exc:
                 raise ValueError(
-                    f"early_stopping could not hold out a stratified validation_fraction="
+                    f"{reason} could not hold out a stratified validation_fraction="
                     f"{self.validation_fraction} of {len(y)} rows: {exc} Use a larger "
-                    "validation_fraction, more data, or early_stopping=False."
+                    f"validation_fraction, more data, or {off}."
                 ) from exc
             X, X_val, y, y_val = parts[:4]
             weight, w_val = (None, None) if weight is None else parts[4:]
@@ -1026,10 +1173,13 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         def tensor(array):
             return None if array is None else torch.as_tensor(array, device=device)
 
+        held = [tensor(X_val), tensor(y_val), tensor(w_val)]
+        validation = held if early_stopping else [None, None, None]
         return _Data(
-            X=X, y=y, w=weight, X_val=tensor(X_val), y_val=tensor(y_val), w_val=tensor(w_val),
+            X=X, y=y, w=weight, X_val=validation[0], y_val=validation[1], w_val=validation[2],
             X_acc=tensor(X[acc]), y_acc=tensor(y[acc]),
             w_acc=None if weight is None else tensor(weight[acc]),
+            X_held=held[0], y_held=held[1], w_held=held[2],
         )
 
     def _plan(self, n_train, pruning, max_epochs):
@@ -1050,7 +1200,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         steps_per_epoch = steps(trace_batch)
         plan = _Plan(pruning, batch, trace_batch, steps_per_epoch, max_epochs)
         lag = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
-        plan.min_windows = 3 * lag + 2  # statsmodels' condition K > 3 * lag + 1
+        plan.min_windows = self._windows_needed(lag)
         if self.window_size == "auto":
             plan.window_size = int(np.clip(steps_per_epoch // 4, *_AUTO_WINDOW))
         else:
@@ -1066,8 +1216,21 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if self.window_size == "auto":
             plan.window_size = self._fitting_window(plan)
         plan.maxlag = self._feasible_maxlag(plan, n_train)
-        plan.min_windows = 3 * plan.maxlag + 2
+        plan.min_windows = self._windows_needed(plan.maxlag)
         return plan
+
+    def _windows_needed(self, lag):
+        """Fewest windows for a Granger test up to ``lag`` with this fit's options:
+        statsmodels' condition ``K > 3 * lag + 1``, on the differenced series where
+        ``stationarity`` may difference them, one more for ``"aic"``/``"bic"``."""
+        K = 3 * lag + 2
+        while self._largest_lag(K) < lag:
+            K += 1
+        return K
+
+    def _largest_lag(self, K):
+        return max_feasible_lag(K, stationarity=self.stationarity,
+                                lag_selection=self.lag_selection) if K > 0 else 0
 
     def _fitting_window(self, plan):
         """The auto window, shortened (down to the Lyapunov estimate's minimum) until the
@@ -1100,18 +1263,27 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         tracer = self._train_dense(net, data, plan)
         times["dense"] = time.perf_counter() - start
 
-        start = time.perf_counter()
-        keep = self._decide(net, tracer, plan, seed)
-        if previous_keep is not None:
-            keep &= previous_keep
-        newly_pruned = bool((~keep).any()) and (previous_keep is None
-                                                 or bool((previous_keep & ~keep).any()))
-        self._apply_mask(net, keep, initial_state, rewind=newly_pruned)
-        times["analysis"] = time.perf_counter() - start
+        if plan.pruning == "imp":
+            self._iterative_pruning(net, data, plan, seed, initial_state, previous_keep, times)
+        else:
+            start = time.perf_counter()
+            keep = self._decide(net, tracer, plan, seed, data, initial_state)
+            if previous_keep is not None:
+                keep &= previous_keep
+            dense = None
+            if self._limits_accuracy(plan):
+                dense = self._plain_copy(net.module_)
+                keep = self._accuracy_limited_keep(dense, data, keep, previous_keep)
+            newly_pruned = bool((~keep).any()) and (previous_keep is None
+                                                     or bool((previous_keep & ~keep).any()))
+            self._apply_mask(net, keep, initial_state, rewind=newly_pruned)
+            times["analysis"] = time.perf_counter() - start
 
-        start = time.perf_counter()
-        self._fine_tune(net, data, plan, newly_pruned)
-        times["sparse"] = time.perf_counter() - start
+            start = time.perf_counter()
+            self._fine_tune(net, data, plan, newly_pruned)
+            if dense is not None:
+                self._hold_accuracy(net, data, keep, dense)
+            times["sparse"] = time.perf_counter() - start
 
         self.initial_state_ = initial_state
         self.phase_times_ = times
@@ -1161,8 +1333,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 "or module.double()."
             )
         if dtype != torch.float32:
-            data.X = data.X.astype(np.float64)
-            for name in ("X_val", "X_acc"):
+            data.X = data.X.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+            for name in ("X_val", "X_acc", "X_held"):
                 value = getattr(data, name)
                 if value is not None:
                     setattr(data, name, value.to(dtype))
@@ -1182,9 +1354,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         """Train the dense network (tracing it for the method); returns the tracer or None."""
         self.epochs_to_target_ = {"dense": None, "sparse": None}
         self.n_dense_steps_ = 0
-        self.dense_accuracy_ = None
-        # Random pruning with rewind needs no trained weights: there is no dense phase.
-        if plan.pruning == "random" and self.fine_tune == "rewind":
+        self.dense_accuracy_ = self.dense_heldout_accuracy_ = self.accuracy_search_ = None
+        # Random pruning and SNIP with rewind need no trained weights: there is no dense
+        # phase, unless max_accuracy_drop compares with the dense network.
+        if (plan.pruning in ("random", "snip") and self.fine_tune == "rewind"
+                and not self._limits_accuracy(plan)):
             return None
         callbacks = self._phase_callbacks(data, plan, plan.traced)
         tracer = hold = None
@@ -1206,12 +1380,18 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         start = len(net.history)
         batch = plan.trace_batch_size if plan.traced else plan.batch_size
         self._train(net, data, plan.dense_epochs, "dense", callbacks, batch, hold=hold)
-        if plan.traced and len(tracer.lyapunov_) < plan.min_windows:
-            raise ValueError(self._short_trace_message(len(net.history) - start, tracer, plan))
+        self._check_trace_length(tracer, plan, len(net.history) - start)
         self.epochs_to_target_["dense"] = callbacks[0][1].epoch_to_target_
         self.n_dense_steps_ = sum(row.get("train_batch_count", 0) for row in net.history)
         self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
+        if data.X_held is not None:
+            self.dense_heldout_accuracy_ = accuracy(net.module_, *data.held_out)
         return tracer
+
+    def _check_trace_length(self, tracer, plan, epochs):
+        """Refuse a traced phase that ran ``epochs`` epochs and gave too few windows."""
+        if plan.traced and len(tracer.lyapunov_) < plan.min_windows:
+            raise ValueError(self._short_trace_message(epochs, tracer, plan))
 
     def _short_trace_message(self, epochs, tracer, plan):
         found = (f"the traced dense phase ran {epochs} of its {plan.dense_epochs} planned epochs "
@@ -1301,7 +1481,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def _feasible_maxlag(self, plan, n_train):
         steps = plan.dense_epochs * plan.steps_per_epoch
         K = n_windows(steps, plan.window_size, self.window_overlap)
-        largest = max_feasible_lag(K) if K > 0 else 0
+        largest = self._largest_lag(K)
         wanted = PAPER_MAXLAG if self.maxlag == "auto" else self.maxlag
         if largest >= wanted:
             return wanted
@@ -1319,7 +1499,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         W = plan.window_size
         n_steps = plan.dense_epochs * plan.steps_per_epoch
         lag = 1 if self.maxlag == "auto" else wanted
-        needed_windows = 3 * lag + 2
+        needed_windows = self._windows_needed(lag)
         needed_steps = W + (needed_windows - 1) * window_stride(W, self.window_overlap)
         found = (f"{n_steps} optimizer steps ({plan.dense_epochs} epochs of "
                  f"{plan.steps_per_epoch} batches)")
@@ -1328,7 +1508,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         else:
             found += f", which gives {K} windows of {W} steps"
         fixes = []
-        largest = max_feasible_lag(K)
+        largest = self._largest_lag(K)
         if largest >= 1:
             fixes.append(f"maxlag={largest} or maxlag='auto' (the largest feasible maxlag is "
                          f"{largest})")
@@ -1346,27 +1526,59 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             fixes.append(f"max_epochs={needed_epochs}")
         if plan.trace_batch_size > 1:
             fixes.append("a smaller batch_size (one optimizer step per batch)")
+        options = [f"{name}={value!r}" for name, value, paper in (
+            ("stationarity", self.stationarity, None),
+            ("lag_selection", self.lag_selection, "min_p")) if value != paper]
+        test = f"a Granger test with maxlag={lag}" + (
+            f" ({', '.join(options)})" if options else "")
         return (
-            f"the traced dense phase has {found}; a Granger test with maxlag={lag} needs at "
-            f"least {needed_windows} windows ({needed_steps} steps). Use "
-            + ", or ".join(fixes) + "."
+            f"the traced dense phase has {found}; {test} needs at least {needed_windows} "
+            f"windows ({needed_steps} steps). Use " + ", or ".join(fixes) + "."
         )
 
-    def _decide(self, net, tracer, plan, seed):
-        """Which weights to keep, flat over the prunable layers (True = kept)."""
+    def _decide(self, net, tracer, plan, seed, data=None, initial_state=None):
+        """Which weights to keep, flat over the prunable layers (True = kept); sets
+        ``pruning_order_``, the pruned weights in the order the method ranks them."""
         self.lyapunov_ = self.misclassification_ = self.window_ends_ = None
+        self.window_loss_ = self.effect_ = self.saliency_ = None
         self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = None
+        self.pruning_order_ = np.empty(0, dtype=np.intp)
         if plan.pruning == "none":
             return np.ones(self.n_weights_, dtype=bool)
         if plan.traced:
             return ~self._legc_decision(tracer, plan)
+        layers = prunable_layers(net.module_)
+        if plan.pruning == "snip":
+            self.saliency_ = self._connection_sensitivity(net, data, initial_state, seed)
+            keep = saliency_keep(layers, self.saliency_, self.amount)
+            self.pruning_order_ = pruning_order(-self.saliency_, ~keep)
+            return keep
         baseline = unit_baseline_keep if self.granularity == "neuron" else baseline_keep
-        return baseline(prunable_layers(net.module_), plan.pruning, self.amount, seed)
+        keep = baseline(layers, plan.pruning, self.amount, seed)
+        if plan.pruning == "magnitude":
+            key = -np.abs(self._flat_weights(net.module_))
+        else:
+            key = np.random.default_rng(seed).random(self.n_weights_)
+        self.pruning_order_ = pruning_order(key, ~keep)
+        return keep
 
     def _check_granularity(self, plan):
         """Refuse, before training, a neuron-level pruning the network cannot have."""
         if self.granularity != "neuron" or plan.pruning == "none":
             return
+        if plan.pruning in ("snip", "imp"):
+            raise ValueError(
+                f"pruning={plan.pruning!r} ranks single weights; granularity='neuron' works "
+                "with pruning='legc', 'magnitude' or 'random'. Use one of those, or "
+                "granularity='weight'."
+            )
+        if self.max_accuracy_drop is not None:
+            raise ValueError(
+                "max_accuracy_drop prunes single weights in order as far as the held-out "
+                "accuracy allows, which would leave hidden units partly pruned; it is not "
+                "available with granularity='neuron'. Set max_accuracy_drop=None (bound the "
+                "pruning with max_sparsity or amount), or use granularity='weight'."
+            )
         shapes = [shape for _, shape in self.weight_layers_]
         check_chain(shapes)
         n_hidden = sum(shape[0] for shape in shapes[:-1])
@@ -1384,28 +1596,38 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def _legc_decision(self, tracer, plan):
         self.lyapunov_ = np.stack(tracer.lyapunov_)
         self.misclassification_ = np.asarray(tracer.misclassification_)
+        self.window_loss_ = np.asarray(tracer.loss_, dtype=np.float64)
+        self.effect_ = (self.misclassification_ if self.effect == "misclassification"
+                        else self.window_loss_)
         self.window_ends_ = np.asarray(tracer.window_ends_)
         self.maxlag_ = plan.maxlag
         n = self.lyapunov_.shape[1]
-        if np.ptp(self.misclassification_) == 0:
+        what = "misclassification rate" if self.effect == "misclassification" else "loss"
+        if np.ptp(self.effect_) == 0:
+            hint = ("; or effect='loss', which moves while the predicted labels do not"
+                    if self.effect == "misclassification" else "")
             warnings.warn(
-                "the misclassification rate did not change over the traced windows "
-                f"(constant at {self.misclassification_[0]:.4g}), so no weight can Granger-cause "
+                f"the {what} did not change over the traced windows "
+                f"(constant at {self.effect_[0]:.4g}), so no weight can Granger-cause "
                 "it; nothing is pruned. Trace a phase in which the network is still learning "
                 "(smaller lr, mode='pt', or early_stopping=True to measure it on held-out "
-                "rows); with rare classes, class_weight='balanced'.",
+                f"rows); with rare classes, class_weight='balanced'{hint}.",
                 PruningWarning,
                 stacklevel=4,
             )
             self.granger_pvalues_ = np.full(n, np.nan)
             return np.zeros(n, dtype=bool)
-        result = granger_tests(self.misclassification_, self.lyapunov_, maxlag=plan.maxlag,
-                               test=self.gc_test)
+        result = granger_tests(self.effect_, self.lyapunov_, maxlag=plan.maxlag,
+                               test=self.gc_test, stationarity=self.stationarity,
+                               lag_selection=self.lag_selection)
         self.granger_result_ = result
         self.granger_pvalues_ = result.pvalue
-        if result.untestable.all():
+        # A p-value that lag_selection could not compute ("aic"/"bic" without a lag order)
+        # is untestable too: the rule must not read NaN as "not causal".
+        untestable = result.untestable | np.isnan(result.pvalue)
+        if untestable.all():
             warnings.warn(
-                "no weight's Granger test could be computed (the misclassification series, or "
+                f"no weight's Granger test could be computed (the {what} series, or "
                 "every Lyapunov exponent series, is constant or collinear over the lags), so "
                 "nothing is pruned. Trace a phase in which the network is still learning "
                 "(smaller lr, mode='pt', or early_stopping=True).",
@@ -1417,9 +1639,185 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                     untestable_policy=self.untestable, max_sparsity=self.max_sparsity,
                     amount=self.amount)
         if self.granularity == "neuron":
-            return noncausal_units(result.pvalue, result.untestable,
-                                   [shape for _, shape in self.weight_layers_], **rule)
-        return noncausal_mask(result.pvalue, result.untestable, **rule)
+            prune_ = noncausal_units(result.pvalue, untestable,
+                                     [shape for _, shape in self.weight_layers_], **rule)
+        else:
+            prune_ = noncausal_mask(result.pvalue, untestable, **rule)
+        self.pruning_order_ = pruning_order(
+            causality_key(result.pvalue, untestable, self.untestable), prune_)
+        return prune_
+
+    def _connection_sensitivity(self, net, data, initial_state, seed):
+        """SNIP's ``|dL/dw * w|`` at the initial weights, on a random batch of training rows."""
+        module = self._plain_copy(net.module_)
+        module.load_state_dict(initial_state)
+        n_rows = len(data.y)
+        rows = np.sort(check_random_state(seed).choice(n_rows, min(n_rows, _SNIP_ROWS),
+                                                       replace=False))
+        device = torch.device(self.device)
+        X = torch.as_tensor(data.X[rows], device=device)
+        y = torch.as_tensor(data.y[rows], device=device)
+        w = None if data.w is None else torch.as_tensor(data.w[rows], device=device)
+        criterion = net.criterion_
+        return connection_sensitivity(module, lambda m: criterion(m(X), y, sample_weight=w))
+
+    @staticmethod
+    def _plain_copy(module):
+        """A copy of ``module`` with its pruning masks made permanent (plain weights)."""
+        module = copy.deepcopy(module)
+        remove_masks(prunable_layers(module))
+        return module
+
+    @staticmethod
+    def _flat_weights(module):
+        return np.concatenate([layer.weight.detach().cpu().double().numpy().reshape(-1)
+                               for _, layer in prunable_layers(module)])
+
+    # -- phase 2b: as far as the held-out accuracy allows -------------------------------------
+
+    def _limits_accuracy(self, plan):
+        return self.max_accuracy_drop is not None and plan.pruning != "none"
+
+    def _accuracy_limited_keep(self, dense, data, keep, previous_keep):
+        """Prune the rule's candidates in ``pruning_order_`` only as far as the held-out
+        accuracy of the masked dense weights (``dense``, a plain copy) stays above the floor."""
+        base = np.ones_like(keep) if previous_keep is None else previous_keep
+        candidates = base & ~keep
+        order = self.pruning_order_[candidates[self.pruning_order_]]
+        layers = prunable_layers(dense)
+        weights = [layer.weight.detach().clone() for _, layer in layers]
+        offsets = np.cumsum([w.numel() for w in weights])[:-1]
+        floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
+
+        def keep_first(n):
+            kept = base.copy()
+            kept[order[:n]] = False
+            return kept
+
+        @torch.no_grad()
+        def accuracy_at(n):
+            for (_, layer), weight, mask in zip(layers, weights, np.split(keep_first(n), offsets)):
+                layer.weight.copy_(weight * torch.as_tensor(
+                    mask.reshape(weight.shape), dtype=weight.dtype, device=weight.device))
+            return accuracy(dense, *data.held_out)
+
+        n, trials = accuracy_limited_count(len(order), accuracy_at, floor - _ACCURACY_EPS)
+        with torch.no_grad():
+            for (_, layer), weight in zip(layers, weights):
+                layer.weight.copy_(weight)
+        self.accuracy_search_ = {
+            "dense": self.dense_heldout_accuracy_, "floor": floor, "candidates": len(order),
+            "trials": trials, "pruned": int(n + (~base).sum()), "fine_tuned": None,
+            "fallback": False}
+        if n == 0 and len(order):
+            warnings.warn(
+                f"max_accuracy_drop={self.max_accuracy_drop}: pruning even the first of the "
+                f"{len(order)} candidate weights lowered the held-out accuracy of the dense "
+                f"network ({self.dense_heldout_accuracy_:.4f}) below {floor:.4f}, so nothing "
+                "is pruned. Allow a larger drop, or hold out more rows "
+                "(validation_fraction): with few rows one row is a large step.",
+                PruningWarning,
+                stacklevel=4,
+            )
+        return keep_first(n)
+
+    def _hold_accuracy(self, net, data, keep, dense):
+        """After fine-tuning: keep the masked dense weights instead if the held-out accuracy
+        fell below the floor (they passed it in the search)."""
+        search = self.accuracy_search_
+        final = accuracy(net.module_, *data.held_out)
+        if self.fine_tune is not None and self.n_weights_pruned_:
+            search["fine_tuned"] = final
+        if final >= search["floor"] - _ACCURACY_EPS:
+            return
+        layers = prunable_layers(net.module_)
+        remove_masks(layers)
+        net.module_.load_state_dict(dense.state_dict())
+        apply_masks(layers, keep)
+        net.initialize_optimizer()
+        search["fallback"] = True
+        warnings.warn(
+            f"fine-tuning the network with {self.n_weights_pruned_} of {self.n_weights_} "
+            f"weights pruned lowered the held-out accuracy to {final:.4f}, below "
+            f"{search['floor']:.4f} (dense {search['dense']:.4f} - max_accuracy_drop="
+            f"{self.max_accuracy_drop}); the trained dense weights with the same mask, which "
+            "passed, are kept instead. Fine-tune longer (fine_tune_epochs) or with "
+            "fine_tune='continue'.",
+            PruningWarning,
+            stacklevel=4,
+        )
+
+    def _iterative_pruning(self, net, data, plan, seed, initial_state, previous_keep, times):
+        """``pruning="imp"``: rounds of global magnitude pruning among the remaining weights,
+        rewinding and training; with ``max_accuracy_drop``, stop at the first round whose
+        trained network loses more than allowed on the held-out rows and keep the round
+        before."""
+        layers = prunable_layers(net.module_)
+        keep = np.ones(self.n_weights_, dtype=bool) if previous_keep is None else previous_keep
+        totals = imp_schedule(self.n_weights_, self.amount, self.imp_rounds)
+        epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
+        limited = self._limits_accuracy(plan)
+        if limited:
+            floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
+            passed = (keep, self._plain_copy(net.module_).state_dict())
+            self.accuracy_search_ = {
+                "dense": self.dense_heldout_accuracy_, "floor": floor,
+                "candidates": totals[-1], "trials": [], "pruned": 0, "fine_tuned": None,
+                "fallback": False}
+        order = [np.empty(0, dtype=np.intp)]
+        self.lyapunov_ = self.misclassification_ = self.window_ends_ = None
+        self.window_loss_ = self.effect_ = self.saliency_ = None
+        self.granger_result_ = self.granger_pvalues_ = self.maxlag_ = None
+        if totals[-1] <= int((~keep).sum()):
+            # Nothing (more) to prune: the dense network is the answer, as for the others.
+            totals = []
+            self._apply_mask(net, keep, initial_state, rewind=False)
+        for round_, total in enumerate(totals, start=1):
+            start = time.perf_counter()
+            more = total - int((~keep).sum())
+            # On the masked layers global_unstructured prunes among the remaining weights.
+            new_keep = keep & baseline_keep(layers, "magnitude", more, seed) if more > 0 else keep
+            order.append(pruning_order(-np.abs(self._flat_weights(net.module_)),
+                                       keep & ~new_keep))
+            keep = new_keep
+            self._apply_mask(net, keep, initial_state, rewind=True)
+            layers = prunable_layers(net.module_)
+            times["analysis"] += time.perf_counter() - start
+            start = time.perf_counter()
+            if epochs:
+                net.initialize_optimizer()
+                callbacks = self._phase_callbacks(data, plan, False)
+                self._train(net, data, epochs, "sparse" if round_ == len(totals) else "imp",
+                            callbacks, plan.batch_size)
+                self.epochs_to_target_["sparse"] = callbacks[0][1].epoch_to_target_
+            times["sparse"] += time.perf_counter() - start
+            if not limited:
+                continue
+            held = accuracy(net.module_, *data.held_out)
+            self.accuracy_search_["trials"].append((self.n_weights_pruned_, held))
+            if held < floor - _ACCURACY_EPS:
+                kept, state = passed
+                remove_masks(layers)
+                net.module_.load_state_dict(state)
+                self._apply_mask(net, kept, initial_state, rewind=False)
+                net.initialize_optimizer()
+                self.accuracy_search_["fallback"] = True
+                warnings.warn(
+                    f"pruning='imp': round {round_} ({total} weights pruned) lowered the "
+                    f"held-out accuracy to {held:.4f}, below {floor:.4f} (dense "
+                    f"{self.dense_heldout_accuracy_:.4f} - "
+                    f"max_accuracy_drop={self.max_accuracy_drop}); the network of round "
+                    f"{round_ - 1}{' (the dense network)' if round_ == 1 else ''} is kept.",
+                    PruningWarning,
+                    stacklevel=3,
+                )
+                break
+            passed = (keep, self._plain_copy(net.module_).state_dict())
+        self.pruning_order_ = np.concatenate(order).astype(np.intp)
+        if limited:
+            trials = self.accuracy_search_["trials"]
+            self.accuracy_search_["pruned"] = self.n_weights_pruned_
+            self.accuracy_search_["fine_tuned"] = trials[-1][1] if trials else None
 
     # -- phase 3: the mask --------------------------------------------------------------------
 
@@ -1480,7 +1878,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
 
     def _check_accuracy(self, net, data, plan):
         self.pruned_accuracy_ = accuracy(net.module_, *data.monitor)
-        if self.dense_accuracy_ is None or not self.n_weights_pruned_:
+        self.heldout_accuracy_ = (None if data.X_held is None
+                                  else accuracy(net.module_, *data.held_out))
+        # With max_accuracy_drop the held-out accuracy is the check (_hold_accuracy).
+        if (self.dense_accuracy_ is None or not self.n_weights_pruned_
+                or self.max_accuracy_drop is not None):
             return
         drop = self.dense_accuracy_ - self.pruned_accuracy_
         if drop > ACCURACY_TOLERANCE:
@@ -1853,12 +2255,20 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if untestable is not None:
             lines.append(
                 f"{len(self.misclassification_)} windows of {self.window_size_} steps, "
+                f"effect={self.effect!r}, test={self.gc_test!r}, "
+                f"stationarity={self.stationarity!r}, lag_selection={self.lag_selection!r}, "
                 f"maxlag={self.maxlag_}, significance={self.significance}, untestable "
                 f"weights: {untestable} ({self.untestable})"
             )
         if self.dense_accuracy_ is not None:
             lines.append(f"accuracy on the decision data: dense {self.dense_accuracy_:.4f}, "
                          f"final {self.pruned_accuracy_:.4f}")
+        if self.dense_heldout_accuracy_ is not None:
+            limit = ("" if self.max_accuracy_drop is None
+                     else f" (max_accuracy_drop={self.max_accuracy_drop})")
+            lines.append(f"accuracy on the held-out rows: dense "
+                         f"{self.dense_heldout_accuracy_:.4f}, final "
+                         f"{self.heldout_accuracy_:.4f}{limit}")
         lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")
         if compression is not None:
             lines.append(f"compressed: {self.n_units_removed_} hidden units removed; the "

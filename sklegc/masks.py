@@ -57,8 +57,7 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     pvalues = np.asarray(pvalues, dtype=float)
     untestable = np.asarray(untestable, dtype=bool)
     n = pvalues.size
-    # Rank key: larger means less causal; untestable weights go last or first by policy.
-    key = np.where(untestable, -np.inf if untestable_policy == "keep" else np.inf, pvalues)
+    key = causality_key(pvalues, untestable, untestable_policy)
     if amount is not None:
         n_prune = int(round(amount * n)) if isinstance(amount, float) else int(amount)
         return _prune_largest(key, n_prune)
@@ -78,6 +77,65 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
         if to_prune.sum() > cap:
             to_prune = _prune_largest(np.where(to_prune, key, -np.inf), cap)
     return to_prune
+
+
+def causality_key(pvalues, untestable, untestable_policy="keep"):
+    """The rank key of the causality decision: the larger, the less causal.
+
+    It is the p-value, with the untestable weights ranked after every testable one when
+    they are kept (``-inf``), before every one when they are pruned (``+inf``), as
+    :func:`noncausal_mask` ranks them.
+
+    Parameters
+    ----------
+    pvalues : ndarray of shape (n_weights,)
+        Each weight's p-value (NaN for untestable weights).
+    untestable : ndarray of bool, shape (n_weights,)
+    untestable_policy : {"keep", "prune"}, default="keep"
+
+    Returns
+    -------
+    key : ndarray of shape (n_weights,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> causality_key(np.array([0.01, 0.2, np.nan]), np.array([False, False, True]))
+    array([0.01, 0.2 , -inf])
+    """
+    pvalues = np.asarray(pvalues, dtype=float)
+    untestable = np.asarray(untestable, dtype=bool)
+    return np.where(untestable, -np.inf if untestable_policy == "keep" else np.inf, pvalues)
+
+
+def pruning_order(key, prune):
+    """The pruned weights, least important (largest ``key``) first.
+
+    Ties keep the weight order (a stable sort), so that the order is reproducible and its
+    first ``n`` weights are the ``n`` that :func:`noncausal_mask` prunes with
+    ``amount=n`` when ``key`` is its :func:`causality_key`.
+
+    Parameters
+    ----------
+    key : ndarray of shape (n_weights,)
+        Larger means pruned earlier (a p-value, or minus a magnitude or a sensitivity).
+    prune : ndarray of bool, shape (n_weights,)
+        The weights to order.
+
+    Returns
+    -------
+    order : ndarray of int, shape (prune.sum(),)
+        Flat indices of the pruned weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pruning_order(np.array([0.3, 0.9, 0.5, 0.9]), np.array([True, True, False, True]))
+    array([1, 3, 0])
+    """
+    key = np.asarray(key, dtype=float)
+    index = np.flatnonzero(np.asarray(prune, dtype=bool))
+    return index[np.argsort(-key[index], kind="stable")]
 
 
 def unit_pvalues(pvalues, layer_shapes):
@@ -451,6 +509,284 @@ def baseline_keep(layers, method, amount, generator_seed):
                                   pruning_method=pruning_method, amount=amount)
     return np.concatenate([layer.weight_mask.detach().cpu().numpy().astype(bool).reshape(-1)
                            for layer in copies])
+
+
+def connection_sensitivity(module, loss_fn):
+    """SNIP's connection sensitivity ``|dL/dw * w|`` of every prunable weight.
+
+    Lee, Ajanthan and Torr (2019), "SNIP: single-shot network pruning based on connection
+    sensitivity" (ICLR): the sensitivity of the loss to removing a connection, to first
+    order, is ``|g_j * w_j|`` with ``g_j = dL/dw_j``, computed once on a batch of
+    training data at initialisation. Their normalisation by the sum over the weights does
+    not change a global ranking and is left out.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network, with plain (unmasked) ``nn.Linear`` weights; it is not changed.
+    loss_fn : callable
+        ``loss_fn(module)`` returns the scalar loss of the batch, computed by ``module``.
+
+    Returns
+    -------
+    sensitivity : ndarray of shape (n_weights,)
+        Flat over the prunable layers' weights, in order (``float64``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklegc.network import MLP
+    >>> net = MLP(3, 1, hidden_layer_sizes=(2,))
+    >>> X, y = torch.ones(4, 3), torch.ones(4)
+    >>> s = connection_sensitivity(
+    ...     net, lambda m: torch.nn.functional.mse_loss(m(X)[:, 0], y))
+    >>> s.shape, bool((s >= 0).all())
+    ((8,), True)
+    """
+    from .network import prunable_layers
+
+    weights = [layer.weight for _, layer in prunable_layers(module)]
+    with torch.enable_grad():
+        grads = torch.autograd.grad(loss_fn(module), weights, allow_unused=True)
+    blocks = [torch.zeros_like(w) if g is None else (g * w).abs()
+              for g, w in zip(grads, weights)]
+    return np.concatenate([b.detach().cpu().double().numpy().reshape(-1) for b in blocks])
+
+
+def saliency_keep(layers, scores, amount):
+    """Which weights a global pruning by a score keeps: the ``amount`` lowest-scored go.
+
+    :func:`torch.nn.utils.prune.global_unstructured` with ``L1Unstructured`` and the
+    scores as ``importance_scores``, on copies of the layers (which are left as they are);
+    a layer that already has a mask keeps its pruned weights pruned, and ``amount`` then
+    counts the weights still unpruned, as in :mod:`torch.nn.utils.prune`. With the SNIP
+    sensitivities (:func:`connection_sensitivity`) this is SNIP's global selection.
+
+    Parameters
+    ----------
+    layers : list of (str, torch.nn.Linear)
+    scores : ndarray of shape (n_weights,)
+        Non-negative scores, flat over the layers' weights in order; lowest pruned first.
+    amount : int or float
+        Number (int) or share (float) of the weights to prune.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_weights,)
+        True where a weight is kept.
+
+    Raises
+    ------
+    ValueError
+        If ``scores`` does not hold one score per weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklegc.network import MLP, prunable_layers
+    >>> layers = prunable_layers(MLP(2, 1, hidden_layer_sizes=(2,)))
+    >>> saliency_keep(layers, np.array([5., 1., 4., 2., 3., 6.]), 2).astype(int)
+    array([1, 0, 1, 0, 1, 1])
+    """
+    copies = [copy.deepcopy(layer) for _, layer in layers]
+    sizes = [layer.weight.numel() for layer in copies]
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (sum(sizes),):
+        raise ValueError(f"scores has shape {scores.shape}, but the layers hold {sum(sizes)} "
+                         "weights: give one score per weight, flat over the layers in order.")
+    importance = {}
+    for layer, block in zip(copies, np.split(scores, np.cumsum(sizes)[:-1])):
+        importance[(layer, "weight")] = torch.as_tensor(
+            block.reshape(layer.weight.shape), dtype=layer.weight.dtype,
+            device=layer.weight.device)
+    prune.global_unstructured([(layer, "weight") for layer in copies],
+                              pruning_method=prune.L1Unstructured,
+                              importance_scores=importance, amount=amount)
+    return np.concatenate([layer.weight_mask.detach().cpu().numpy().astype(bool).reshape(-1)
+                           for layer in copies])
+
+
+def layerwise_random_keep(layers, counts, generator_seed):
+    """Random pruning of a given number of weights in each layer.
+
+    The control for a method that prunes unevenly across layers: the same count in every
+    layer, chosen at random, by :func:`torch.nn.utils.prune.random_unstructured` on copies
+    of the layers (which are left as they are). ``generator_seed`` fixes the choice
+    without touching torch's global RNG state.
+
+    Parameters
+    ----------
+    layers : list of (str, torch.nn.Linear)
+    counts : sequence of int
+        Weights to prune in each layer, in order (see :func:`layer_counts`).
+    generator_seed : int
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_weights,)
+        True where a weight is kept, flat over the layers' weights in order.
+
+    Raises
+    ------
+    ValueError
+        If ``counts`` does not give one count in ``[0, layer size]`` per layer.
+
+    Examples
+    --------
+    >>> from sklegc.network import MLP, prunable_layers
+    >>> layers = prunable_layers(MLP(4, 3, hidden_layer_sizes=(5,)))
+    >>> keep = layerwise_random_keep(layers, [7, 2], generator_seed=0)
+    >>> layer_counts(~keep, [(5, 4), (3, 5)])
+    [7, 2]
+    """
+    copies = [copy.deepcopy(layer) for _, layer in layers]
+    counts = [int(c) for c in counts]
+    sizes = [layer.weight.numel() for layer in copies]
+    if len(counts) != len(copies) or any(not 0 <= c <= n for c, n in zip(counts, sizes)):
+        raise ValueError(f"counts={counts} must give, for each of the {len(copies)} layers, a "
+                         f"number of weights between 0 and its size ({sizes}).")
+    with torch_rng_lock, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator_seed)
+        for layer, count in zip(copies, counts):
+            prune.random_unstructured(layer, "weight", amount=count)
+    return np.concatenate([layer.weight_mask.detach().cpu().numpy().astype(bool).reshape(-1)
+                           for layer in copies])
+
+
+def layer_counts(pruned, layer_shapes):
+    """How many weights of each layer a flat prune vector prunes.
+
+    Parameters
+    ----------
+    pruned : ndarray of bool, shape (n_weights,)
+        True where a weight is pruned, flat over the layers' weights in order.
+    layer_shapes : list of tuple of int
+        Each layer's weight shape, in order.
+
+    Returns
+    -------
+    counts : list of int
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not hold ``pruned.size`` weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer_counts(np.array([1, 0, 1, 0, 1, 0], dtype=bool), [(2, 2), (1, 2)])
+    [2, 1]
+    """
+    pruned = np.asarray(pruned, dtype=bool)
+    sizes = [int(np.prod(shape)) for shape in layer_shapes]
+    if pruned.shape != (sum(sizes),):
+        raise ValueError(f"pruned has shape {pruned.shape}, but the layers "
+                         f"{list(layer_shapes)} hold {sum(sizes)} weights.")
+    return [int(block.sum()) for block in np.split(pruned, np.cumsum(sizes)[:-1])]
+
+
+def imp_schedule(n_weights, amount, rounds):
+    """Weights pruned in total after each round of iterative magnitude pruning.
+
+    Frankle and Carbin (2019), "The lottery ticket hypothesis" (ICLR): each of the
+    ``rounds`` rounds prunes the same share ``1 - (1 - a) ** (1 / rounds)`` of the weights
+    still unpruned, so that a share ``a`` is pruned after the last one. The totals are
+    rounded to whole weights, and the last one is exactly ``amount`` (an int) or
+    ``round(amount * n_weights)`` (a float), the count :func:`baseline_keep` prunes.
+
+    Parameters
+    ----------
+    n_weights : int
+        Prunable weights.
+    amount : int or float
+        Number (int) or share (float in [0, 1]) of the weights pruned after the last round.
+    rounds : int
+        Rounds (at least 1).
+
+    Returns
+    -------
+    totals : list of int
+        ``totals[r - 1]``: weights pruned after round ``r``, non-decreasing.
+
+    Raises
+    ------
+    ValueError
+        If ``rounds < 1`` or ``amount`` is outside ``[0, n_weights]`` (int) or ``[0, 1]``
+        (float).
+
+    Examples
+    --------
+    >>> imp_schedule(1000, 0.875, 3)
+    [500, 750, 875]
+    >>> imp_schedule(60, 30, 2)
+    [18, 30]
+    """
+    if int(rounds) < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}.")
+    if isinstance(amount, (float, np.floating)):
+        if not 0.0 <= amount <= 1.0:
+            raise ValueError(f"a float amount is a share in [0, 1], got {amount}.")
+        final = int(round(amount * n_weights))
+    else:
+        final = int(amount)
+        if not 0 <= final <= n_weights:
+            raise ValueError(f"amount={amount} weights, but there are {n_weights}.")
+    remaining = 1.0 - final / n_weights if n_weights else 1.0
+    totals = [int(round(n_weights * (1.0 - remaining ** (r / rounds))))
+              for r in range(1, int(rounds))] + [final]
+    return list(np.minimum(np.maximum.accumulate(totals), final).tolist())
+
+
+def accuracy_limited_count(n_max, accuracy_at, floor):
+    """The number of candidates to prune, found by bisection on an accuracy floor.
+
+    Candidates are pruned in order; ``accuracy_at(n)`` is the accuracy with the first
+    ``n`` pruned. If pruning all ``n_max`` keeps the accuracy at or above ``floor``, that
+    is the answer (one evaluation); otherwise bisection between 0 (taken to pass: nothing
+    pruned) and ``n_max`` (fails) narrows to a count ``n`` that passes with ``n + 1``
+    failing, in at most ``1 + ceil(log2(n_max))`` evaluations. If the accuracy falls
+    monotonically as more is pruned, ``n`` is the largest count that passes; otherwise it
+    is a count that passes, not necessarily the largest.
+
+    Parameters
+    ----------
+    n_max : int
+        Candidates.
+    accuracy_at : callable
+        ``accuracy_at(n)`` for ``1 <= n <= n_max``.
+    floor : float
+        Lowest accuracy that passes.
+
+    Returns
+    -------
+    n : int
+        Candidates to prune; ``accuracy_at(n) >= floor`` was measured unless ``n == 0``.
+    trials : list of (int, float)
+        Every count evaluated and its accuracy, in order.
+
+    Examples
+    --------
+    >>> accuracy_limited_count(10, lambda n: (90 - n) / 100, floor=0.85)
+    (5, [(10, 0.8), (5, 0.85), (7, 0.83), (6, 0.84)])
+    """
+    trials = []
+
+    def passes(n):
+        value = float(accuracy_at(n))
+        trials.append((n, value))
+        return value >= floor
+
+    if n_max <= 0 or passes(n_max):
+        return max(int(n_max), 0), trials
+    low, high = 0, int(n_max)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if passes(middle):
+            low = middle
+        else:
+            high = middle
+    return low, trials
 
 
 def refresh_masked_weights(module):

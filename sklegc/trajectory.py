@@ -2,10 +2,11 @@
 
 :class:`WeightTracer` keeps the last ``window_size`` values of every prunable weight in a
 ring buffer and, each time a window completes, reduces it at once to one Lyapunov exponent
-per weight and records the network's misclassification rate. Memory for the trajectory is
-therefore one window of weights, however long the run. :class:`TrainingAccuracy` measures
-the accuracy on the training data after every epoch (the paper's "epochs to threshold"),
-optionally stopping there, and refuses to go on once the loss is no longer finite.
+per weight and records the network's misclassification rate and loss. Memory for the
+trajectory is therefore one window of weights, however long the run.
+:class:`TrainingAccuracy` measures the accuracy on the training data after every epoch (the
+paper's "epochs to threshold"), optionally stopping there, and refuses to go on once the
+loss is no longer finite.
 Both callbacks serve one training run: they drop their references to the data when it
 ends, so that a fitted network neither keeps nor pickles the training set.
 """
@@ -50,6 +51,39 @@ def accuracy(module, X, y, sample_weight=None, batch_size=4096):
     return correct / (len(X) if sample_weight is None else sample_weight.sum().item())
 
 
+@torch.no_grad()
+def accuracy_and_loss(module, criterion, X, y, sample_weight=None, batch_size=4096):
+    """Accuracy and mean loss of ``module`` on tensors ``X``, ``y`` (eval mode), in one pass.
+
+    The accuracy is :func:`accuracy`'s. The loss is ``criterion``'s per-sample loss
+    averaged over the rows, with ``sample_weight`` the weighted average
+    ``sum(w_i l_i) / sum(w_i)``; ``criterion(scores, y, sample_weight=None)`` returns the
+    mean over a batch, or the mean of ``w_i * l_i`` (see
+    :class:`~sklegc.network.ClassificationLoss`). No L2 penalty: the loss of the data only.
+
+    Returns
+    -------
+    accuracy, loss : float
+    """
+    was_training = module.training
+    module.eval()
+    correct = total_loss = 0.0
+    for start in range(0, len(X), batch_size):
+        rows = slice(start, start + batch_size)
+        scores = module(X[rows])
+        hits = scores_to_labels(scores) == y[rows]
+        if sample_weight is None:
+            correct += hits.sum().item()
+            total_loss += criterion(scores, y[rows]).item() * len(hits)
+        else:
+            w = sample_weight[rows]
+            correct += (hits * w).sum().item()
+            total_loss += criterion(scores, y[rows], sample_weight=w).item() * len(hits)
+    module.train(was_training)
+    norm = len(X) if sample_weight is None else sample_weight.sum().item()
+    return correct / norm, total_loss / norm
+
+
 class WeightTracer(Callback):
     """Trace every prunable weight and reduce each complete window to Lyapunov exponents.
 
@@ -76,6 +110,10 @@ class WeightTracer(Callback):
         One exponent per weight for every completed window.
     misclassification_ : list of float
         ``1 - accuracy`` right after each window's last step.
+    loss_ : list of float
+        The loss (``net.criterion_``, sample-weighted with ``w_monitor``, without the L2
+        penalty) on the monitoring data right after each window's last step; it moves
+        even while the predicted labels, and so the misclassification rate, do not.
     window_ends_ : list of int
         The index of each completed window's last step.
     """
@@ -94,6 +132,7 @@ class WeightTracer(Callback):
         self.n_steps_ = 0
         self.lyapunov_ = []
         self.misclassification_ = []
+        self.loss_ = []
         self.window_ends_ = []
         return self
 
@@ -135,9 +174,10 @@ class WeightTracer(Callback):
         if isinstance(exponents, torch.Tensor):
             exponents = exponents.cpu().numpy()
         self.lyapunov_.append(np.asarray(exponents, dtype=np.float64))
-        self.misclassification_.append(
-            1.0 - accuracy(net.module_, self.X_monitor, self.y_monitor, self.w_monitor)
-        )
+        acc, loss = accuracy_and_loss(net.module_, net.criterion_, self.X_monitor,
+                                      self.y_monitor, self.w_monitor)
+        self.misclassification_.append(1.0 - acc)
+        self.loss_.append(loss)
         self.window_ends_.append(step)
 
     def on_epoch_end(self, net, **kwargs):

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 DEFAULT_OUT = "results/reproduction"
+PRINCIPLED_OUT = "results/principled"
 
 #: Exit status when the data are missing (argparse's status for a usage error).
 MISSING_DATA_STATUS = 2
@@ -30,8 +31,14 @@ def add_arguments(parser):
                         help="number of seeds 0..N-1 for the tables (paper: 5)")
     parser.add_argument("--sweep-seeds", type=int, default=None, metavar="N",
                         help="number of seeds of the sparsity sweep (default: --seeds)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                        help=f"output directory (default: {DEFAULT_OUT})")
+    parser.add_argument("--study", choices=["paper", "principled"], default="paper",
+                        help="'paper': the paper's Tables 1-3 and the sparsity sweep "
+                             "(default); 'principled': calibrated tests, accuracy-constrained "
+                             "pruning, SNIP, IMP and layer-matched random pruning, with SHAP, "
+                             "on the tabular datasets (docs/reproduction.md)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help=f"output directory (default: {DEFAULT_OUT}, or {PRINCIPLED_OUT} "
+                             "with --study principled)")
     parser.add_argument("--data-dir", default=os.environ.get("SKLEGC_DATA_DIR"), metavar="DIR",
                         help="folder of the paper's dataset files, listed in docs/datasets.md "
                              "(default: $SKLEGC_DATA_DIR)")
@@ -135,12 +142,21 @@ def run(args):
         Exit status: 0; 1 if a cell failed; 2 (:data:`MISSING_DATA_STATUS`) if a dataset
         cannot be loaded, with one line on stderr that says which files to put where.
     """
+    from . import principled
     from .report import write_report
-    from .runner import plan_cells, run_cells
+    from .runner import COLUMNS, plan_cells, run_cells
 
     seeds = list(range(1 if args.quick else args.seeds))
-    sweep_seeds = seeds if args.sweep_seeds is None or args.quick else list(range(args.sweep_seeds))
-    cells = plan_cells(args.datasets, seeds, sweep=args.sweep, sweep_seeds=sweep_seeds)
+    if args.study == "principled":
+        out = args.out or PRINCIPLED_OUT
+        cells = principled.plan_cells(args.datasets, seeds)
+        columns, write_report = principled.COLUMNS, principled.write_report
+    else:
+        out = args.out or DEFAULT_OUT
+        sweep_seeds = (seeds if args.sweep_seeds is None or args.quick
+                       else list(range(args.sweep_seeds)))
+        cells = plan_cells(args.datasets, seeds, sweep=args.sweep, sweep_seeds=sweep_seeds)
+        columns = COLUMNS
     scale = True if args.scaling == "train" else "authors"
     failed = []
     if not args.report_only:
@@ -149,20 +165,21 @@ def run(args):
             print(f"{args.prog}: error: {problem}", file=sys.stderr)
             return MISSING_DATA_STATUS
         try:
-            result = run_cells(cells, args.out, data_dir=args.data_dir, quick=args.quick,
-                               scale=scale, n_jobs=args.jobs, progress=not args.no_progress)
+            result = run_cells(cells, out, data_dir=args.data_dir, quick=args.quick,
+                               scale=scale, n_jobs=args.jobs, progress=not args.no_progress,
+                               columns=columns)
         except KeyboardInterrupt:
-            path = write_report(args.out, planned=len(cells), quick=args.quick)
-            print(f"interrupted; finished cells are in {args.out}/cells.csv and {path} reports "
+            path = write_report(out, planned=len(cells), quick=args.quick)
+            print(f"interrupted; finished cells are in {out}/cells.csv and {path} reports "
                   "them. Run the same command again to resume.")
             return 130
         failed = result["failed"]
         print(f"ran {len(result['ran'])} cells, skipped {len(result['skipped'])} already in "
-              f"{args.out}/cells.csv, {len(failed)} failed, in {result['wall_s'] / 60:.1f} min")
-    path = write_report(args.out, planned=len(cells), quick=args.quick)
+              f"{out}/cells.csv, {len(failed)} failed, in {result['wall_s'] / 60:.1f} min")
+    path = write_report(out, planned=len(cells), quick=args.quick)
     print(f"report: {path}")
     if failed:
-        print(f"{len(failed)} cell(s) failed; see {args.out}/errors.log", file=sys.stderr)
+        print(f"{len(failed)} cell(s) failed; see {out}/errors.log", file=sys.stderr)
     return 1 if failed else 0
 
 

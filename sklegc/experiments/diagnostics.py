@@ -88,11 +88,6 @@ def _trace_name(dataset, method, seed):
     return _trace_path(".", dataset, method, seed).name
 
 
-def _load_trace(path):
-    with np.load(path) as saved:
-        return {k: saved[k] for k in ("lyapunov", "misclassification", "window_ends")}
-
-
 def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save_traces=None,
                  methods=METHODS + (REFERENCE,), progress=None):
     """Fit the diagnostics' networks of one dataset with the paper's settings.
@@ -128,7 +123,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
         Method name to ``{"fit_s", "cpu_s", "trace"}`` (``trace``: the replayed file's
         name, or "").
     """
-    from .runner import Cell, _data, _params, _replay_class
+    from .runner import Cell, _data, _params, _replay_class, load_trace, save_trace
     from ..estimator import LEGCPrunedClassifier
 
     setting = setting_for(dataset, quick)
@@ -150,7 +145,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
                 path = Path(directory) / _trace_name(dataset, cell_method, cell_seed)
                 if path.is_file():
                     clf = _replay_class()(**params)
-                    clf._replay = _load_trace(path)
+                    clf._replay = load_trace(path)
                     trace = str(path)
                     break
         if clf is None:
@@ -163,12 +158,7 @@ def fit_networks(dataset, *, seed=0, data_dir=None, quick=False, traces=(), save
                         "trace": trace}
         if cell_method.startswith("LEGCNet") and not trace and save_traces is not None \
                 and not quick:
-            path = Path(save_traces) / _trace_name(dataset, cell_method, cell_seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(path, lyapunov=clf.lyapunov_.astype(np.float32),
-                                misclassification=clf.misclassification_,
-                                window_ends=clf.window_ends_, pvalues=clf.granger_pvalues_,
-                                pruned=clf.pruned_)
+            save_trace(Path(save_traces) / _trace_name(dataset, cell_method, cell_seed), clf)
         networks[method] = clf
     return data, networks, info
 

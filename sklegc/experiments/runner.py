@@ -143,6 +143,10 @@ def estimated_steps(cell, n_train, quick=False):
     """Rough optimizer steps of ``cell``, used only to start the longest cells first."""
     st = setting_for(cell.dataset, quick)
     per_epoch = -(-n_train // st.batch_size)
+    if cell.study == "principled":
+        from .principled import estimated_epochs
+
+        return estimated_epochs(cell, st) * per_epoch
     if cell.method == "LEGCNet-FT":
         epochs = 1.3 * st.epochs  # tracing costs about a third more per step
     elif cell.method == "LEGCNet-PT":
@@ -173,7 +177,10 @@ def _replay_class():
         numbers first.
 
         The trace is set as the private attribute ``_replay``: a dict with ``lyapunov``
-        (n_windows, n_weights), ``misclassification`` (n_windows,) and ``window_ends``.
+        (n_windows, n_weights), ``misclassification`` (n_windows,), ``window_ends``, and
+        optionally ``loss`` (n_windows,), which ``effect="loss"`` needs, and
+        ``dense_state``, the network's ``state_dict`` at the end of the traced phase, which
+        ``max_accuracy_drop`` needs (the dense network it compares with and searches on).
         """
 
         def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None):
@@ -182,10 +189,27 @@ def _replay_class():
                 epochs = 0
             super()._train(net, data, epochs, phase, callbacks, batch_size, hold)
 
+        def _check_trace_length(self, tracer, plan, epochs):
+            # A replay trains nothing: its windows come from the saved trace.
+            if getattr(self, "_replay", None) is None:
+                super()._check_trace_length(tracer, plan, epochs)
+
         def _train_dense(self, net, data, plan):
+            from ..trajectory import accuracy
+
             tracer = super()._train_dense(net, data, plan)
-            if getattr(self, "_replay", None) is not None:
-                self.dense_accuracy_ = None  # no dense network was trained to compare with
+            replay = getattr(self, "_replay", None)
+            if replay is None:
+                return tracer
+            state = replay.get("dense_state")
+            if state is None:
+                # No dense network was trained to compare with.
+                self.dense_accuracy_ = self.dense_heldout_accuracy_ = None
+            else:
+                net.module_.load_state_dict(state)
+                self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
+                if data.X_held is not None:
+                    self.dense_heldout_accuracy_ = accuracy(net.module_, *data.held_out)
             return tracer
 
         def _legc_decision(self, tracer, plan):
@@ -193,9 +217,15 @@ def _replay_class():
             if replay is not None:
                 if replay["lyapunov"].shape[1] != self.n_weights_:
                     raise ValueError("the replayed trace belongs to a network of another size")
+                if self.effect == "loss" and replay.get("loss") is None:
+                    raise ValueError("effect='loss' needs the loss series, which the replayed "
+                                     "trace does not hold: trace again.")
                 tracer.lyapunov_ = list(replay["lyapunov"])
                 tracer.misclassification_ = list(replay["misclassification"])
                 tracer.window_ends_ = list(replay["window_ends"])
+                loss = replay.get("loss")
+                tracer.loss_ = list(np.full(len(tracer.window_ends_), np.nan) if loss is None
+                                    else loss)
             return super()._legc_decision(tracer, plan)
 
     return TraceReplayClassifier
@@ -217,6 +247,60 @@ def _data(dataset, data_dir, scale):
 
 def _trace_path(out, dataset, method, seed):
     return Path(out) / "traces" / f"{dataset}_{method}_seed{seed}.npz"
+
+
+_STATE_PREFIX = "dense_state/"
+
+
+def save_trace(path, clf, dense_state=None):
+    """Save a LEGCNet fit's trace (and the dense network's weights) for a replay.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file written.
+    clf : fitted LEGCPrunedClassifier
+        A ``pruning="legc"`` fit.
+    dense_state : dict of str to torch.Tensor or None, default=None
+        The network's ``state_dict`` at the end of the traced phase, for replays with
+        ``max_accuracy_drop``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {} if dense_state is None else {
+        _STATE_PREFIX + name: value.detach().cpu().numpy() for name, value in dense_state.items()}
+    np.savez_compressed(
+        path,
+        lyapunov=clf.lyapunov_.astype(np.float32),
+        misclassification=clf.misclassification_,
+        loss=clf.window_loss_,
+        window_ends=clf.window_ends_,
+        pvalues=clf.granger_pvalues_,
+        pruned=clf.pruned_,
+        **state,
+    )
+
+
+def load_trace(path):
+    """The replay dict of a trace saved by :func:`save_trace` (see :class:`TraceReplayClassifier`).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict
+    """
+    import torch
+
+    with np.load(path) as saved:
+        replay = {k: saved[k] for k in ("lyapunov", "misclassification", "window_ends")}
+        replay["loss"] = saved["loss"] if "loss" in saved.files else None
+        state = {k[len(_STATE_PREFIX):]: torch.as_tensor(saved[k]) for k in saved.files
+                 if k.startswith(_STATE_PREFIX)}
+    replay["dense_state"] = state or None
+    return replay
 
 
 def _params(cell, setting, sources):
@@ -265,8 +349,14 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
     Returns
     -------
     dict
-        The row, with the keys :data:`COLUMNS`.
+        The row, with the keys :data:`COLUMNS` (a ``"principled"`` cell: those of
+        :data:`sklegc.experiments.principled.COLUMNS`).
     """
+    if cell.study == "principled":
+        from .principled import run_principled_cell
+
+        return run_principled_cell(cell, out=out, data_dir=data_dir, quick=quick, scale=scale,
+                                   sources=sources)
     from sklearn.metrics import accuracy_score, f1_score
 
     from ..estimator import LEGCPrunedClassifier
@@ -279,10 +369,8 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
     if cell.method == "LEGC rank":
         path = _trace_path(out, cell.dataset, "LEGCNet-FT", cell.seed)
         if path.is_file():
-            with np.load(path) as saved:
-                replay = {k: saved[k] for k in ("lyapunov", "misclassification", "window_ends")}
             clf = _replay_class()(**params)
-            clf._replay = replay
+            clf._replay = load_trace(path)
             replayed = "LEGCNet-FT"
     if clf is None:
         clf = LEGCPrunedClassifier(**params)
@@ -298,17 +386,7 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
     pred = clf.predict(data.X_test)
 
     if cell.method in ("LEGCNet-FT", "LEGCNet-PT"):
-        path = _trace_path(out, cell.dataset, cell.method, cell.seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pvalues = clf.granger_pvalues_
-        np.savez_compressed(
-            path,
-            lyapunov=clf.lyapunov_.astype(np.float32),
-            misclassification=clf.misclassification_,
-            window_ends=clf.window_ends_,
-            pvalues=pvalues,
-            pruned=clf.pruned_,
-        )
+        save_trace(_trace_path(out, cell.dataset, cell.method, cell.seed), clf)
 
     rows_run = {}
     for row in clf.net_.history:
@@ -363,10 +441,10 @@ def read_cells(path):
 class _CellWriter:
     """Appends rows to ``cells.csv``, flushed to disk one by one."""
 
-    def __init__(self, path):
+    def __init__(self, path, columns=COLUMNS):
         self.path = Path(path)
         new = not self.path.is_file() or self.path.stat().st_size == 0
-        fields = COLUMNS
+        fields = columns
         if not new:
             # Appending to a file written by another version keeps that file's columns.
             with open(self.path, newline="") as existing:
@@ -407,7 +485,8 @@ def _run_cell_safely(cell, kwargs):
         return cell, None, traceback.format_exc()
 
 
-def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, progress=True):
+def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, progress=True,
+              columns=COLUMNS):
     """Run ``cells`` (skipping those already in ``out/cells.csv``), appending each result.
 
     Parameters
@@ -426,6 +505,8 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
         Worker processes; 1 runs the cells in this process.
     progress : bool, default=True
         Show a tqdm bar over the cells on stderr.
+    columns : list of str, default=COLUMNS
+        Columns of a new ``cells.csv``.
 
     Returns
     -------
@@ -454,8 +535,10 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     def source_rows(cell, outstanding):
         """Rows of the cells ``cell`` needs; None while one of them is still to come."""
         rows = {}
+        # The sweep needs cells of the tables; other studies need their own.
+        study = "tables" if cell.study == "sweep" else cell.study
         for method in cell.needs:
-            key = _key("tables", cell.dataset, method, cell.seed, None)
+            key = _key(study, cell.dataset, method, cell.seed, None)
             if key in done:
                 rows[method] = done[key]
             elif key in outstanding:
@@ -463,7 +546,7 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
         return rows
 
     ran, failed = [], []
-    writer = _CellWriter(csv_path)
+    writer = _CellWriter(csv_path, columns)
     bar = tqdm(total=len(cells), initial=len(skipped), desc="cells", unit="cell",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
