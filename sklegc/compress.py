@@ -617,7 +617,14 @@ def _compress_custom(module, example_inputs):
             "example_inputs, an input batch such as torch.zeros(1, n_features), for "
             "Torch-Pruning to trace it."
         )
-    import torch_pruning as tp
+    try:
+        import torch_pruning as tp
+    except ImportError as exc:
+        raise ImportError(
+            f"compressing a {type(module).__name__} (not the default MLP) removes its units "
+            "with Torch-Pruning, which is not installed: pip install torch-pruning (or "
+            "pip install 'sklegc[export]')."
+        ) from exc
 
     compressed = copy_module(module).eval()
     _make_masks_permanent(compressed)
