@@ -1,6 +1,6 @@
 """Deploying a pruned model: compress(), to_mlpclassifier(), ONNX, and a custom module.
 
-Shown, with what it prints, in docs/deploying.md (about a minute on one core)::
+Shown, with what it prints, in docs/deploying.md (about half a minute on one core)::
 
     python examples/deploy_pruned_model.py
 """
@@ -26,11 +26,11 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_
                                                     stratify=y)
 
 print("== fit ==")
-# Half of the hidden units, the least causal ones (Simes combination of their weights'
+# A third of the hidden units, the least causal ones (Simes combination of their weights'
 # Granger p-values), are pruned as a whole.
 model = make_pipeline(
     StandardScaler(),
-    LEGCPrunedClassifier(hidden_layer_sizes=(50, 30), granularity="neuron", amount=0.5,
+    LEGCPrunedClassifier(hidden_layer_sizes=(50, 30), granularity="neuron", amount=0.3,
                          max_epochs=50, random_state=0),
 )
 model.fit(X_train, y_train)
@@ -86,11 +86,12 @@ class TwoLayers(nn.Module):
 
 custom = make_pipeline(
     StandardScaler(),
-    LEGCPrunedClassifier(module=TwoLayers, pruning="magnitude", amount=0.9, max_epochs=50,
-                         random_state=0),
+    LEGCPrunedClassifier(module=TwoLayers, pruning="magnitude", granularity="neuron",
+                         amount=0.25, max_epochs=50, random_state=0),
 )
 custom.fit(X_train, y_train)
 before = custom.predict_proba(X_test)
+print(f"test accuracy: {custom.score(X_test, y_test):.4f}")
 custom[-1].compress()  # through Torch-Pruning's dependency graph
 print(custom[-1].pruning_report(as_frame=True)[
     ["layer", "shape", "% pruned", "shape after", "units removed", "storage"]].to_string(
