@@ -2298,8 +2298,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``sparsity_``, ``flops_`` ...), ``misclassification_``, ``window_ends_`` and the
         training curves stay as they were. What it drops, because only training or the
         analysis needs it: ``initial_state_`` (the rewind point, a dense copy of the
-        network), ``lyapunov_`` (n_windows x n_weights), ``granger_result_`` and
-        ``granger_pvalues_`` (set to None), the per-batch records of ``net_.history`` (its
+        network), ``lyapunov_`` (n_windows x n_weights), ``granger_result_``,
+        ``granger_pvalues_``, ``pruning_order_`` (an index per pruned weight) and
+        ``saliency_`` (set to None), the per-batch records of ``net_.history`` (its
         per-epoch rows stay), the training callbacks of ``net_`` (skorch's defaults are
         left) and the optimizer's state (a fresh optimizer is attached to the compressed
         parameters). ``compression_`` and ``n_units_removed_`` record what
@@ -2375,7 +2376,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             row.pop("batches", None)
         n_untestable = (None if self.granger_pvalues_ is None
                         else int(np.isnan(self.granger_pvalues_).sum()))
-        dropped = ["initial_state_", "lyapunov_", "granger_result_", "granger_pvalues_"]
+        dropped = ["initial_state_", "lyapunov_", "granger_result_", "granger_pvalues_",
+                   "pruning_order_", "saliency_"]
         for name in dropped:
             setattr(self, name, None)
         self.mask_ = {name: np.asarray(mask, dtype=bool).view(PackedBoolArray)
