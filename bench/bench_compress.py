@@ -42,6 +42,7 @@ Usage::
     python bench/bench_compress.py --quick          # fewer rows, epochs and repeats
     python bench/bench_compress.py --json out.json  # also write the rows to a file
     python bench/bench_compress.py --table out.json # print the tables of a finished run
+    python bench/bench_compress.py --summary out.json  # one compact table per workload
     python bench/bench_compress.py --part dropin    # needs SKLEGC_DATA_DIR for 3 datasets
 """
 
@@ -229,6 +230,30 @@ def deploy_report(rows):
         print(part.drop(columns="data").set_index("model").T.to_markdown(floatfmt=".3g"))
 
 
+def deploy_summary(rows):
+    """One compact table per workload: each model as fitted ("masked") and compressed."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for data, part in frame.groupby("data", sort=False):
+        dense = part[part.model == "dense, masked"].iloc[0]
+        print(f"\n== {data} ==\n")
+        print("| model | sparsity | hidden units | accuracy | pickle (KB) | x smaller | "
+              "network (KB) | ONNX (KB) | predict 100k rows (s) | x dense | ONNX Runtime "
+              "100k rows (s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for _, row in part.iterrows():
+            onnx = row.get("onnx bytes")
+            onnx_s = row.get("onnx 100k rows s")
+            print(f"| {row.model} | {row.sparsity:.3f} | {row['hidden units']} | "
+                  f"{row.accuracy:.3f} | {row['pickle bytes'] / 1e3:,.1f} | "
+                  f"{dense['pickle bytes'] / row['pickle bytes']:.1f} | "
+                  f"{row['network bytes'] / 1e3:,.1f} | "
+                  f"{'' if pd.isna(onnx) else f'{onnx / 1e3:,.1f}'} | "
+                  f"{row['100k rows s']:.3f} | {row['100k rows s'] / dense['100k rows s']:.2f} | "
+                  f"{'' if pd.isna(onnx_s) else f'{onnx_s:.3f}'} |")
+
+
 # -- the drop-in suite with granularity="neuron" ---------------------------------------------
 
 def _dropin_module():
@@ -328,6 +353,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
     parser.add_argument("--json", help="deploy: also write the rows to this file")
     parser.add_argument("--table", metavar="JSON", help="deploy: only print the tables of a run")
+    parser.add_argument("--summary", metavar="JSON",
+                        help="deploy: only print a compact table per workload of a run")
     parser.add_argument("--only", nargs="+", choices=DROPIN_DATASETS, help="dropin: datasets")
     parser.add_argument("--data-dir", default=os.environ.get("SKLEGC_DATA_DIR"),
                         help="dropin: folder of the paper's datasets (default: SKLEGC_DATA_DIR)")
@@ -345,6 +372,9 @@ def main():
     args.repeats = 5
     args.big_rows = 10_000 if args.quick else 100_000
     warnings.filterwarnings("ignore", category=UserWarning, module="skl2onnx")
+    if args.summary:
+        deploy_summary(json.loads(Path(args.summary).read_text()))
+        return 0
     if args.table:
         deploy_report(json.loads(Path(args.table).read_text()))
         return

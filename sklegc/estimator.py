@@ -2300,8 +2300,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         analysis needs it: ``initial_state_`` (the rewind point, a dense copy of the
         network), ``lyapunov_`` (n_windows x n_weights), ``granger_result_``,
         ``granger_pvalues_``, ``pruning_order_`` (an index per pruned weight) and
-        ``saliency_`` (set to None), the per-batch records of ``net_.history`` (its
-        per-epoch rows stay), the training callbacks of ``net_`` (skorch's defaults are
+        ``saliency_`` (set to None), ``net_.history`` (emptied: the training record;
+        ``loss_curve_``, ``n_iter_``, ``best_loss_`` and ``validation_scores_`` stay), the
+        training callbacks of ``net_`` (skorch's defaults are
         left) and the optimizer's state (a fresh optimizer is attached to the compressed
         parameters). ``compression_`` and ``n_units_removed_`` record what
         was done.
@@ -2372,8 +2373,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         # The last phase's callbacks (the tracer and its ring buffer, when nothing was
         # pruned) only train.
         net.set_params(callbacks=[])
-        for row in net.history:
-            row.pop("batches", None)
+        # The training record: what MLPClassifier keeps of it (loss_curve_, n_iter_,
+        # best_loss_, validation_scores_) stays as attributes.
+        net.history = History()
         n_untestable = (None if self.granger_pvalues_ is None
                         else int(np.isnan(self.granger_pvalues_).sum()))
         dropped = ["initial_state_", "lyapunov_", "granger_result_", "granger_pvalues_",
@@ -2383,7 +2385,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self.mask_ = {name: np.asarray(mask, dtype=bool).view(PackedBoolArray)
                       for name, mask in self.mask_.items()}
         self.pruned_ = np.asarray(self.pruned_, dtype=bool).view(PackedBoolArray)
-        self.compression_ = {"layers": result.layers, "dropped": dropped,
+        self.compression_ = {"layers": result.layers, "dropped": dropped + ["net_.history"],
                              "n_untestable": n_untestable}
         self.n_units_removed_ = result.n_units_removed
         return self
