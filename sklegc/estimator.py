@@ -217,6 +217,12 @@ class _Plan:
         return self.pruning == "legc"
 
 
+def _sentence(exc):
+    """An exception's message as a sentence, ready for ours to follow."""
+    text = str(exc).rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 class _RecordPhase(Callback):
     """Records the phase in each epoch's row as it begins, where callbacks (a Checkpoint's
     saved history, a scorer) can read it."""
@@ -258,10 +264,12 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         samples in the batch, is added to the batch loss.
     batch_size : int or "auto", default="auto"
         Mini-batch size. ``"auto"`` is ``MLPClassifier``'s ``min(200, n_samples)`` in the
-        untraced phases (fine-tuning, ``pruning="none"``) and
-        ``clip(n_samples // 32, 1, 200)`` in the traced phase: at least 32 optimizer steps
-        per epoch on small data, so that the trajectories have steps enough for their
-        windows.
+        untraced phases (``pruning="none"``, the baselines, a PT run trained on,
+        ``partial_fit``) and ``clip(n_samples // 32, 1, 200)`` in the traced phase: 32 to
+        48 optimizer steps per epoch from 64 rows on (one row per step below), so that the
+        trajectories have steps enough for their windows. Fine-tuning from the rewound
+        weights trains as the dense network did: the traced phase's epochs in its batches,
+        the rest in the untraced ones.
     lr : float, default=1e-3
         Learning rate (``MLPClassifier``'s ``learning_rate_init``).
     max_epochs : int, default=200
@@ -292,7 +300,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         like it, weigh the loss and the misclassification rate the causality test reads.
     warm_start : bool, default=False
         When fitted, ``fit`` starts from the fitted network and its mask: the pruned
-        weights stay pruned, the new decision prunes further (iterative pruning), and the
+        weights stay pruned, the new decision can prune further (iterative pruning: only
+        if the new trace still moves; a network that has converged gives a constant
+        misclassification series, and a warning says nothing more is pruned), and the
         rewind goes back to the first fit's initial weights.
     module : torch.nn.Module subclass or instance, default=None
         A network to use instead of the default MLP. Its ``forward`` returns raw scores of
@@ -933,7 +943,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             fix = next((fix for problem, fix in _INPUT_FIXES if problem in str(exc)), None)
             if fix is None or type(exc) is not ValueError:
                 raise
-            raise ValueError(f"{exc} {fix}") from exc
+            raise ValueError(f"{_sentence(exc)} {fix}") from exc
         if sparse.issparse(X):
             X = X.toarray()
         # No copy when X is float32 already: fit only reads it, and keeps no reference.
@@ -999,7 +1009,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             try:
                 weight = weight * compute_sample_weight(self.class_weight, y)
             except ValueError as exc:
-                raise ValueError(f"class_weight={self.class_weight!r}: {exc} Use "
+                raise ValueError(f"class_weight={self.class_weight!r}: {_sentence(exc)} Use "
                                  "'balanced' or a dict mapping every class label to a "
                                  "weight.") from exc
         weighted = np.unique(np.asarray(y)[weight > 0])
@@ -1047,6 +1057,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        self._warm_fit = warm
         if warm:
             self._refuse_compressed("fit with warm_start=True")
         if not warm:
@@ -1157,8 +1168,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             except ValueError as exc:
                 raise ValueError(
                     f"{reason} could not hold out a stratified validation_fraction="
-                    f"{self.validation_fraction} of {len(y)} rows: {exc} Use a larger "
-                    f"validation_fraction, more data, or {off}."
+                    f"{self.validation_fraction} of {len(y)} rows: {_sentence(exc)} Use a "
+                    f"larger validation_fraction, more data, or {off}."
                 ) from exc
             X, X_val, y, y_val = parts[:4]
             weight, w_val = (None, None) if weight is None else parts[4:]
@@ -1241,7 +1252,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         for size in range(plan.window_size, shortest - 1, -1):
             if n_windows(steps, size, self.window_overlap) >= plan.min_windows:
                 return size
-        return max(shortest, min(plan.window_size, steps))
+        # Not reachable: the shortest window gives the most windows, hence the largest
+        # feasible lag (a short run, e.g. max_epochs=5 on 150 rows, otherwise ends at lag 1).
+        return shortest if steps >= shortest else max(shortest, min(plan.window_size, steps))
 
     def _fit(self, data, plan, sizes, seed, warm):
         net = self.net_ if warm else self._initialize_net(data, sizes, plan, seed)
@@ -1593,6 +1606,21 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"network has {n_hidden}: use amount <= {n_hidden}, or a share as a float."
             )
 
+    def _still_learning_hint(self):
+        """What would give the causality test an effect that moves, for this fit."""
+        fixes = ["a smaller lr"]
+        if getattr(self, "_warm_fit", False):
+            fixes.insert(0, "fit without warm_start (a warm start traces a network that has "
+                            "already learned)")
+        if self.mode == "ft":
+            fixes.append("mode='pt' (trace the start of training)")
+        if self.effect == "misclassification":
+            fixes.append("effect='loss' (the loss moves while the predicted labels do not)")
+        if self.class_weight is None:
+            fixes.append("class_weight='balanced' with rare classes")
+        return ("Trace a phase in which the network is still learning: "
+                + "; ".join(fixes) + ".")
+
     def _legc_decision(self, tracer, plan):
         self.lyapunov_ = np.stack(tracer.lyapunov_)
         self.misclassification_ = np.asarray(tracer.misclassification_)
@@ -1604,14 +1632,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         n = self.lyapunov_.shape[1]
         what = "misclassification rate" if self.effect == "misclassification" else "loss"
         if np.ptp(self.effect_) == 0:
-            hint = ("; or effect='loss', which moves while the predicted labels do not"
-                    if self.effect == "misclassification" else "")
             warnings.warn(
                 f"the {what} did not change over the traced windows "
                 f"(constant at {self.effect_[0]:.4g}), so no weight can Granger-cause "
-                "it; nothing is pruned. Trace a phase in which the network is still learning "
-                "(smaller lr, mode='pt', or early_stopping=True to measure it on held-out "
-                f"rows); with rare classes, class_weight='balanced'{hint}.",
+                f"it; nothing is pruned. {self._still_learning_hint()}",
                 PruningWarning,
                 stacklevel=4,
             )
@@ -1629,8 +1653,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             warnings.warn(
                 f"no weight's Granger test could be computed (the {what} series, or "
                 "every Lyapunov exponent series, is constant or collinear over the lags), so "
-                "nothing is pruned. Trace a phase in which the network is still learning "
-                "(smaller lr, mode='pt', or early_stopping=True).",
+                f"nothing is pruned. {self._still_learning_hint()}",
                 PruningWarning,
                 stacklevel=4,
             )
@@ -1870,9 +1893,29 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if epochs == 0:
             return
         net.initialize_optimizer()
-        callbacks = self._phase_callbacks(data, plan, False)
-        self._train(net, data, epochs, "sparse", callbacks, plan.batch_size)
-        self.epochs_to_target_["sparse"] = callbacks[0][1].epoch_to_target_
+        # Rewound, the sparse network is trained as the dense one was: the epochs the dense
+        # phase ran in the traced phase's batches, the rest in the untraced batches. With the
+        # untraced batches throughout it would take far fewer steps than the dense network
+        # (iris, PT: 200 steps against 1,216 + 12), and lose accuracy to training, not pruning.
+        schedule = [(epochs, plan.batch_size)]
+        if (self.fine_tune == "rewind" and plan.traced and plan.trace_batch_size is not None
+                and plan.trace_batch_size != plan.batch_size and dense_run):
+            first = min(epochs, dense_run)
+            schedule = [(first, plan.trace_batch_size), (epochs - first, plan.batch_size)]
+        done = 0
+        for part, batch_size in schedule:
+            if not part:
+                continue
+            callbacks = self._phase_callbacks(data, plan, False)
+            start = len(net.history)
+            self._train(net, data, part, "sparse", callbacks, batch_size)
+            reached = callbacks[0][1].epoch_to_target_
+            if reached is not None and self.epochs_to_target_["sparse"] is None:
+                self.epochs_to_target_["sparse"] = done + reached
+            ran = len(net.history) - start
+            done += ran
+            if ran < part:
+                break  # stopped: converged, or reached target_accuracy
 
     # -- phase 5: the accuracy check ----------------------------------------------------------
 
@@ -1887,13 +1930,32 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         drop = self.dense_accuracy_ - self.pruned_accuracy_
         if drop > ACCURACY_TOLERANCE:
             where = "validation" if data.X_val is not None else "training"
+            steps = {phase: sum(row.get("train_batch_count", 0) for row in net.history
+                                if row.get("phase") == phase) for phase in ("dense", "sparse")}
+            if self.fine_tune is not None and 0 < steps["sparse"] < steps["dense"]:
+                # The sparse network trained less than the dense one: the drop may be
+                # training, not pruning.
+                batch = (f"batches of {plan.batch_size} rows" if plan.trace_batch_size is None
+                         or plan.trace_batch_size == plan.batch_size else
+                         f"batches of {plan.batch_size} rows, against the traced phase's "
+                         f"{plan.trace_batch_size}")
+                fixes = (
+                    f"Fine-tuning took {steps['sparse']} optimizer steps ({batch}), the dense "
+                    f"phase {steps['dense']}, so part of the drop may be training, not "
+                    "pruning: fine-tune longer (fine_tune_epochs), with a smaller "
+                    "batch_size, or from the trained weights (fine_tune='continue'); or "
+                    "prune less (max_sparsity, a smaller amount).")
+            else:
+                fixes = ("Prune less (max_sparsity, a smaller amount"
+                         + ("" if self.pruning != "legc" or self.correction == "bonferroni"
+                            else ", correction='bonferroni'")
+                         + "), fine-tune longer (fine_tune_epochs), or keep the dense model "
+                         "(pruning='none').")
             warnings.warn(
                 f"pruning {self.n_weights_pruned_} of {self.n_weights_} weights lowered the "
                 f"{where} accuracy from {self.dense_accuracy_:.4f} (dense) to "
                 f"{self.pruned_accuracy_:.4f} (pruned, after fine-tuning), more than "
-                f"{ACCURACY_TOLERANCE}. Prune less (max_sparsity, a smaller amount, "
-                "correction='bonferroni'), fine-tune longer (fine_tune_epochs), or keep the "
-                "dense model (pruning='none').",
+                f"{ACCURACY_TOLERANCE}. {fixes}",
                 PruningWarning,
                 stacklevel=4,
             )

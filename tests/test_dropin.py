@@ -294,3 +294,59 @@ def test_logistic_is_mlpclassifiers_name_for_sigmoid():
     b = LEGCPrunedClassifier(activation="sigmoid", max_epochs=2, pruning="none",
                              random_state=0).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# -- found by a new user (fresh helper session) ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def iris_scaled(iris):
+    X, y = iris
+    return StandardScaler().fit_transform(X), y
+
+
+def test_a_short_run_uses_short_windows_and_retrains_as_the_dense_one_trained(iris_scaled):
+    # max_epochs=5 on 150 rows: 190 traced steps. The auto window shrinks to the shortest
+    # (the most windows, so the largest lag) instead of leaving lag 1, and the rewound sparse
+    # network trains in the traced phase's batches, as the dense one did.
+    X, y = iris_scaled
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LEGCPrunedClassifier(max_epochs=5, random_state=0).fit(X, y)
+    assert clf.window_size_ == 6 and clf.maxlag_ >= 10
+    assert clf.n_weights_pruned_ > 0
+    sparse = [row for row in clf.net_.history if row["phase"] == "sparse"]
+    assert [row["train_batch_count"] for row in sparse] == [38] * 5
+    assert clf.pruned_accuracy_ >= clf.dense_accuracy_ - 0.02
+    assert not [w for w in caught if "lowered the training accuracy" in str(w.message)]
+
+
+def test_an_accuracy_drop_after_short_fine_tuning_points_at_the_fine_tuning(iris_scaled):
+    X, y = iris_scaled
+    with pytest.warns(PruningWarning, match=r"Fine-tuning took 1 optimizer steps .* the dense "
+                                            r"phase 100, .*fine_tune='continue'"):
+        LEGCPrunedClassifier(hidden_layer_sizes=(8,), pruning="magnitude", amount=0.5,
+                             max_epochs=100, fine_tune_epochs=1, lr=0.01,
+                             random_state=0).fit(X, y)
+
+
+def test_a_warm_start_that_traces_a_converged_network_says_so(iris_scaled):
+    X, y = iris_scaled
+    clf = LEGCPrunedClassifier(random_state=0, warm_start=True, mode="ft", max_epochs=60,
+                               significance=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    hints = [str(w.message) for w in caught if "still learning" in str(w.message)]
+    if hints:  # the second trace gave the test nothing to work on
+        assert "fit without warm_start" in hints[0] and "mode='pt'" in hints[0]
+    # The first fit's mask is kept: a warm start never revives a pruned weight.
+    assert clf.n_weights_pruned_ > 0
+
+
+def test_wrapped_error_messages_read_as_sentences(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match=r"\. Use 'balanced' or a dict"):
+        LEGCPrunedClassifier(class_weight={5: 2.0}, max_epochs=1).fit(X, y)
