@@ -350,3 +350,17 @@ def test_wrapped_error_messages_read_as_sentences(iris):
     X, y = iris
     with pytest.raises(ValueError, match=r"\. Use 'balanced' or a dict"):
         LEGCPrunedClassifier(class_weight={5: 2.0}, max_epochs=1).fit(X, y)
+
+
+def test_a_trace_the_test_cannot_use_gives_one_warning(iris_scaled):
+    # Binary iris (setosa vs the rest) is learned within the first windows: the effect is
+    # constant or fitted exactly by its own lags, and the user hears it once, with the fix.
+    X, y = iris_scaled
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LEGCPrunedClassifier(random_state=0).fit(X, (y == 0).astype(int))
+    about_it = [w for w in caught if "Granger" in str(w.message) or "still learning"
+                in str(w.message)]
+    assert clf.n_weights_pruned_ == 0
+    assert len(about_it) == 1 and issubclass(about_it[0].category, PruningWarning)
+    assert "Trace a phase in which the network is still learning" in str(about_it[0].message)
