@@ -1422,9 +1422,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             "batch_sampler through iterator_train__*)."
         )
 
-    def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None):
-        """Run one training phase with this project's and the user's callbacks."""
-        user = self._user_callbacks(net, phase)
+    def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None,
+               resume=False):
+        """Run one training phase with this project's and the user's callbacks; ``resume``:
+        the phase goes on with the optimizer of the previous call (a schedule continues)."""
+        user = self._user_callbacks(net, phase, resume)
         callbacks = [("phase", _RecordPhase(phase))] + callbacks
         net.set_params(max_epochs=epochs, batch_size=batch_size, callbacks=callbacks + user)
         net.initialize_callbacks()
@@ -1436,7 +1438,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         finally:
             net.hold_stop = None
 
-    def _user_callbacks(self, net, phase):
+    def _user_callbacks(self, net, phase, resume=False):
         """Fresh copies of the user's callbacks for one phase, set for its optimizer.
 
         The objects passed as parameters are never changed; the copies are shallow, so that
@@ -1455,7 +1457,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             return copies
         # Fine-tuning ("sparse") is the one phase that starts with a new optimizer on a
         # trained net (see _fine_tune); the first phase of a new net starts with one too.
-        rows = [] if phase == "sparse" else list(net.history)
+        rows = [] if phase == "sparse" and not resume else list(net.history)
         starts = [i for i, row in enumerate(rows) if row.get("phase") == "sparse"
                   and (i == 0 or rows[i - 1].get("phase") != "sparse")]
         rows = rows[starts[-1]:] if starts else rows
@@ -1913,7 +1915,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 continue
             callbacks = self._phase_callbacks(data, plan, False)
             start = len(net.history)
-            self._train(net, data, part, "sparse", callbacks, batch_size)
+            self._train(net, data, part, "sparse", callbacks, batch_size, resume=done > 0)
             reached = callbacks[0][1].epoch_to_target_
             if reached is not None and self.epochs_to_target_["sparse"] is None:
                 self.epochs_to_target_["sparse"] = done + reached

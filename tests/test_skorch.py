@@ -595,3 +595,20 @@ def test_grid_search_over_a_callback_parameter(small_problem):
     lrs = [row["event_lr"] for row in rows(search.best_estimator_, "dense")]
     assert lrs[:2] == pytest.approx([0.5, 0.5 * gamma])
     assert clf.callbacks[0][1].gamma == 0.5
+
+
+def test_lr_schedule_goes_on_when_fine_tuning_changes_batch_size(iris):
+    # Rewound fine-tuning trains as the dense network did: the traced epochs in the traced
+    # batches (4 rows), then the untraced ones (150 rows). One optimizer throughout, so a
+    # StepLR schedule continues across the change instead of starting over.
+    X, y = iris
+    scheduler = LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=6, gamma=0.5)
+    clf = LEGCPrunedClassifier(amount=0.3, effect="loss", max_epochs=40, tol=0.0,
+                               n_iter_no_change=1000, random_state=0,
+                               callbacks=[scheduler]).fit(X, y)
+    assert clf.n_weights_pruned_ == 210
+    sparse = rows(clf, "sparse")
+    batches = {row["train_batch_count"] for row in sparse}
+    assert batches == {38, 1} and len(sparse) == 40
+    expected = [1e-3 * 0.5 ** (epoch // 6) for epoch in range(40)]
+    assert [row["event_lr"] for row in sparse] == pytest.approx(expected)
