@@ -278,7 +278,7 @@ def run_principled_cell(cell, *, out, data_dir=None, quick=False, scale=True, so
     from sklearn.metrics import accuracy_score, f1_score
 
     from ..masks import layer_counts
-    from .runner import _data, load_trace, save_trace
+    from .runner import _data, load_trace, save_trace, timed_fit
 
     method = METHODS[cell.method]
     setting = setting_for(cell.dataset, quick)
@@ -294,12 +294,7 @@ def run_principled_cell(cell, *, out, data_dir=None, quick=False, scale=True, so
     if method.layers_of is not None:
         clf._layer_counts = json.loads(sources[method.layers_of]["layer_pruned"])
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start, cpu_start = time.perf_counter(), time.process_time()
-        clf.fit(data.X_train, data.y_train)
-        fit_time = time.perf_counter() - start
-        cpu_time = time.process_time() - cpu_start
+    caught, fit_time, cpu_time = timed_fit(clf, data.X_train, data.y_train)
     pred = clf.predict(data.X_test)
     if method.traces:
         save_trace(_tracer_path(out, cell.dataset, cell.seed), clf, clf._dense_state)

@@ -330,6 +330,21 @@ def _params(cell, setting, sources):
     return dict(sweep, pruning=method)
 
 
+def timed_fit(clf, X, y):
+    """Fit ``clf``, recording every warning; returns (warnings, wall seconds, CPU seconds).
+
+    CPU time as well as wall time: on a shared machine only the CPU time says what the fit
+    costs (torch runs one thread per worker, so it is this process's time).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        clf.fit(X, y)
+        fit_time = time.perf_counter() - start
+        cpu_time = time.process_time() - cpu_start
+    return caught, fit_time, cpu_time
+
+
 def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None):
     """Fit one cell and return its row of ``cells.csv``.
 
@@ -376,14 +391,7 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
     if clf is None:
         clf = LEGCPrunedClassifier(**params)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start, cpu_start = time.perf_counter(), time.process_time()
-        clf.fit(data.X_train, data.y_train)
-        fit_time = time.perf_counter() - start
-        # CPU time as well as wall time: on a shared machine only the CPU time says what the
-        # fit costs (torch runs one thread per worker, so it is this process's time).
-        cpu_time = time.process_time() - cpu_start
+    caught, fit_time, cpu_time = timed_fit(clf, data.X_train, data.y_train)
     pred = clf.predict(data.X_test)
 
     if cell.method in ("LEGCNet-FT", "LEGCNet-PT"):
