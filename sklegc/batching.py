@@ -3,13 +3,19 @@
 The paper trains with one sample per step, where a ``DataLoader`` spends more time
 collating single rows than the network spends learning from them. :class:`TensorBatches`
 draws one permutation per epoch and gathers each batch from the whole tensors by index:
-the same batches a shuffled DataLoader gives, at a fraction of the overhead.
+the same batches a shuffled DataLoader gives, at a fraction of the overhead. Small data
+sets are permuted once per epoch instead, so that each batch is a slice (a view): one
+gather per epoch rather than one per batch and tensor.
 """
 
 import math
 from collections.abc import Mapping
 
 import torch
+
+# Data up to this size is permuted as a whole at each epoch (a second copy of it lives for
+# the epoch); larger data is gathered batch by batch.
+_PERMUTE_BYTES = 16 * 2**20
 
 
 class TensorBatches:
@@ -53,16 +59,22 @@ class TensorBatches:
 
     def __iter__(self):
         X, y, n = self.X, self.y, len(self.y)
-        take = ((lambda index: {k: v[index] for k, v in X.items()}) if isinstance(X, dict)
-                else X.__getitem__)
-        if not self.shuffle:
-            for start in range(0, n, self.batch_size):
-                batch = slice(start, start + self.batch_size)
-                yield take(batch), y[batch]
-            return
-        # Gather each batch by index rather than permuting all of X, which would hold a
-        # second copy of the training data for the whole epoch.
-        order = torch.randperm(n, generator=self.generator)
+        tensors = list(X.values()) if isinstance(X, dict) else [X]
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator)
+            if sum(t.nelement() * t.element_size() for t in tensors + [y]) <= _PERMUTE_BYTES:
+                X, y = _take(X, order), y[order]
+            else:
+                # Gathered batch by batch: permuting all of X would hold a second copy of
+                # the training data for the whole epoch.
+                for start in range(0, n, self.batch_size):
+                    index = order[start:start + self.batch_size]
+                    yield _take(X, index), y[index]
+                return
         for start in range(0, n, self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield take(index), y[index]
+            batch = slice(start, start + self.batch_size)
+            yield _take(X, batch), y[batch]
+
+
+def _take(X, index):
+    return {k: v[index] for k, v in X.items()} if isinstance(X, dict) else X[index]

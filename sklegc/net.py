@@ -16,6 +16,14 @@ A phase that must not end early (the traced dense phase needs its windows) sets
 ``PrunableNet.hold_stop``: a callback that asks to stop (skorch's ``KeyboardInterrupt``
 from ``on_epoch_end``, as ``EarlyStopping`` and :class:`Convergence` do) is then held off
 until ``hold_stop()`` returns False, and the stop takes effect at that epoch's end.
+
+The paper trains with one sample per optimizer step, where the fixed cost of a step
+decides the run time. The net keeps skorch's training loop (every callback event, every
+history entry) but leaves out work no one can observe (docs/performance.md, "Training
+steps"): batch events reach only the callbacks that override them, the modules are put in
+training mode only when one of them is not, tensors already on the device are not
+converted again, and gradients are reset without the optimizer's profiling wrapper unless
+a profiler is recording.
 """
 
 from collections.abc import Mapping
@@ -28,6 +36,7 @@ import torch
 from sklearn.utils import ClassifierTags
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import to_numpy, to_tensor
 
 from .masks import refresh_masked_weights
@@ -41,6 +50,18 @@ def _features(X):
 
 def _sample_weight(X):
     return X.get("sample_weight") if isinstance(X, Mapping) else None
+
+
+# Events of every optimizer step: dispatched only to the callbacks that override them.
+_BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
+
+
+def _overrides(cb, method_name):
+    """Whether ``cb``'s ``method_name`` is anything but skorch's no-op ``Callback`` method."""
+    method = getattr(cb, method_name, None)
+    if method is None:
+        return False
+    return getattr(method, "__func__", None) is not getattr(Callback, method_name)
 
 
 class PrunableNet(NeuralNet):
@@ -77,6 +98,15 @@ class PrunableNet(NeuralNet):
         self.alpha = alpha
 
     def notify(self, method_name, **cb_kwargs):
+        if method_name in _BATCH_EVENTS:
+            getattr(self, method_name)(self, **cb_kwargs)
+            for cb in self._listeners(method_name):
+                getattr(cb, method_name)(self, **cb_kwargs)
+            return None
+        if method_name in ("on_train_begin", "on_epoch_begin"):
+            # Looked up again at every epoch: a callback or a module may be added or changed
+            # between.
+            self._listening_ = self._trainable_ = None
         if method_name != "on_epoch_end" or self.hold_stop is None:
             return super().notify(method_name, **cb_kwargs)
         self.on_epoch_end(self, **cb_kwargs)
@@ -89,19 +119,87 @@ class PrunableNet(NeuralNet):
             self._stop_requested = False
             raise KeyboardInterrupt
 
+    def _listeners(self, method_name):
+        """The callbacks whose ``method_name`` does something, looked up once per epoch."""
+        listening = getattr(self, "_listening_", None)
+        if listening is None or listening[0] is not self.callbacks_ or (
+                listening[1] != len(self.callbacks_)):
+            listening = (self.callbacks_, len(self.callbacks_), {
+                name: [cb for _, cb in self.callbacks_ if _overrides(cb, name)]
+                for name in _BATCH_EVENTS})
+            self._listening_ = listening
+        return listening[2][method_name]
+
+    def _on_device(self, tensor):
+        return isinstance(tensor, torch.Tensor) and tensor.device == torch.device(self.device)
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step, switching the modules to training mode only if needed."""
+        if not self._all_training():
+            self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _all_training(self):
+        # The modules are listed once per epoch (walking the module tree costs more than a
+        # training step on a small network); their modes are read at every step, since a
+        # callback may switch any of them.
+        modules = getattr(self, "_trainable_", None)
+        if modules is None:
+            modules = self._trainable_ = [
+                m for name in self._modules + self._criteria
+                if isinstance(getattr(self, name + "_"), torch.nn.Module)
+                for m in getattr(self, name + "_").modules()]
+        return all(m.training for m in modules)
+
+    def _zero_grad_optimizer(self, set_to_none=None):
+        # Optimizer.zero_grad sets every gradient to None inside a profiler record; the
+        # record is only seen by a running profiler, and costs more than the loop itself.
+        plain = [getattr(self, name + "_") for name in self._optimizers]
+        if set_to_none is not None or torch.autograd._profiler_enabled() or any(
+                type(opt).zero_grad is not torch.optim.Optimizer.zero_grad for opt in plain):
+            return super()._zero_grad_optimizer(set_to_none)
+        for optimizer in plain:
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+        return None
+
     def infer(self, x, **fit_params):
-        return super().infer(_features(x), **fit_params)
+        x = _features(x)
+        if not fit_params and self._on_device(x):
+            return self.module_(x)
+        return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=self.device)
+        if not self._on_device(y_true):
+            y_true = to_tensor(y_true, device=self.device)
         weight = _sample_weight(X)
-        if weight is not None:
+        if weight is not None and not self._on_device(weight):
             weight = to_tensor(weight, device=self.device)
         loss = self.criterion_(y_pred, y_true, sample_weight=weight)
         if training and self.alpha:
-            squares = sum((layer.weight ** 2).sum() for _, layer in prunable_layers(self.module_))
+            squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
             loss = loss + 0.5 * self.alpha * squares / len(y_true)
         return loss
+
+    def _penalised_layers(self):
+        # Walking the module tree at every step costs more than the penalty itself.
+        cached = getattr(self, "_penalised_", None)
+        if cached is None or cached[0] is not self.module_:
+            cached = (self.module_, [layer for _, layer in prunable_layers(self.module_)])
+            self._penalised_ = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Lookups, rebuilt when needed; the module's layers travel with the module itself.
+        for name in ("_listening_", "_penalised_", "_trainable_"):
+            state.pop(name, None)
+        return state
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""

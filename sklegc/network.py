@@ -108,8 +108,19 @@ class ClassificationLoss(nn.Module):
             return functional.mse_loss(torch.sigmoid(scores[:, 0]), target, reduction=reduction)
         if self.loss == "cross_entropy":
             return functional.cross_entropy(scores, y, reduction=reduction)
-        target = functional.one_hot(y, scores.shape[1]).to(scores.dtype)
+        target = self._one_hot(scores).index_select(0, y)
         return functional.mse_loss(torch.softmax(scores, dim=1), target, reduction=reduction)
+
+    def _one_hot(self, scores):
+        # The one-hot targets are rows of an identity matrix, made once: one_hot() checks
+        # the labels' range at every call, which costs more than the loss on one row.
+        eye = self.__dict__.get("_eye")
+        n = scores.shape[1]
+        if eye is None or eye.shape[0] != n or eye.dtype != scores.dtype or (
+                eye.device != scores.device):
+            eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
+            self.__dict__["_eye"] = eye
+        return eye
 
 
 def prunable_layers(module):

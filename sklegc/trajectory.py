@@ -137,23 +137,45 @@ class WeightTracer(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        # Looked up once: walking the module tree at every optimizer step costs more than
-        # copying the weights.
-        self._weights = [layer.weight for _, layer in prunable_layers(net.module_)]
-        n_weights = sum(weight.numel() for weight in self._weights)
+        layers = [layer for _, layer in prunable_layers(net.module_)]
+        # The trained tensors themselves: under a pruning mask, the ``weight_orig``
+        # parameter that the optimizer updates (``weight`` is recomputed from it only at the
+        # next forward pass, so after a step it still holds the weights before the step).
+        self._params = [getattr(layer, "weight_orig", layer.weight) for layer in layers]
+        self._sources = self._flat_views()
+        masks = [getattr(layer, "weight_mask", None) for layer in layers]
+        # A masked network moves as its masked weights: pruned weights trace as zeros.
+        self._mask = None if all(mask is None for mask in masks) else torch.cat([
+            (torch.ones(param.numel(), dtype=param.dtype, device=param.device)
+             if mask is None else mask.reshape(-1))
+            for param, mask in zip(self._params, masks)])
+        n_weights = sum(param.numel() for param in self._params)
         self.buffer_ = torch.empty(
-            (self.window_size, n_weights), dtype=self._weights[0].dtype,
-            device=self._weights[0].device,
+            (self.window_size, n_weights), dtype=self._params[0].dtype,
+            device=self._params[0].device,
         )
+        self._rows = self.buffer_.unbind(0)
+
+    def _flat_views(self):
+        # Flat views of the weights' memory, made once: they follow the optimizer's
+        # in-place updates, and making them at every step cost four times the copy.
+        return [param.detach().reshape(-1) for param in self._params]
 
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
             return
         step = self.n_steps_
-        torch.cat(
-            [weight.detach().reshape(-1) for weight in self._weights],
-            out=self.buffer_[step % self.window_size],
-        )
+        sources = self._sources
+        for param, source in zip(self._params, sources):
+            # A weight given new memory (``weight.data = ...``, a loaded state) is flattened
+            # again, and so is one stored non-contiguously (its flat copy is new memory).
+            if param.data_ptr() != source.data_ptr():
+                sources = self._sources = self._flat_views()
+                break
+        row = self._rows[step % self.window_size]
+        torch.cat(sources, out=row)
+        if self._mask is not None:
+            row.mul_(self._mask)
         self.n_steps_ = step + 1
         first_end = self.window_size - 1
         if step >= first_end and (step - first_end) % self.stride == 0:
@@ -187,7 +209,8 @@ class WeightTracer(Callback):
     def on_train_end(self, net, **kwargs):
         # The fitted net keeps its callbacks: without this it would hold (and pickle) the
         # monitoring data and one window of every weight, possibly on the GPU.
-        self.buffer_ = self.X_monitor = self.y_monitor = self.w_monitor = self._weights = None
+        self.buffer_ = self.X_monitor = self.y_monitor = self.w_monitor = None
+        self._params = self._sources = self._mask = self._rows = None
 
 
 class TrainingAccuracy(Callback):
