@@ -40,10 +40,10 @@ from dataclasses import InitVar, dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from scipy import special
 
-from ._openmp import keep_torch_threads
+from .threads import parallel_blocks
 
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
 
@@ -845,9 +845,9 @@ def _unrestricted_fits(causes, restricted, ess, ssr_u):
     proj = x @ restricted.weights
     status = np.zeros(ess.shape, dtype=np.int8)
     status[:, ~restricted.lag_ok] = _UNTESTABLE
-    with keep_torch_threads():
-        _gram_fits(causes, x, proj, restricted.offsets, restricted.ssr_r, _PIVOT_RTOL,
-                   _FIT_RTOL, status, ess, ssr_u)
+    parallel_blocks(lambda lo, hi: _gram_fits(lo, hi, causes, x, proj, restricted.offsets,
+                                              restricted.ssr_r, _PIVOT_RTOL, _FIT_RTOL,
+                                              status, ess, ssr_u), len(causes))
     for p in range(1, maxlag + 1):
         refine = np.flatnonzero(status[:, p - 1] == _REFINE)
         if refine.size:
@@ -923,17 +923,18 @@ def _mark_constant_lags(series, status, code):
                 break
 
 
-@njit(parallel=True, cache=True)
-def _gram_fits(raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, ssr_u):
-    """Fast route: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per cause and lag.
+@njit(cache=True, nogil=True)
+def _gram_fits(lo, hi, raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, ssr_u):
+    """Fast route for causes ``lo .. hi - 1``: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per
+    cause and lag. Blocks of causes run on several threads (``parallel_blocks``).
 
     ``proj[c]`` holds ``Q'X`` then ``X'e`` for every lag (see ``_restricted_fits``).
     Pairs with a constant lag column of ``raw`` get status ``_UNTESTABLE``; pairs this route
     cannot resolve accurately get ``_REFINE``; pairs with another status are skipped.
     """
-    m, K = x.shape
+    K = x.shape[1]
     maxlag = ssr_r.shape[0]
-    for c in prange(m):
+    for c in range(lo, hi):
         _mark_constant_lags(raw[c], status[c], _UNTESTABLE)
         xc = x[c]
         pc = proj[c]

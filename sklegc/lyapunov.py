@@ -29,11 +29,10 @@ which suits GPUs.
 import math
 import numbers
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._openmp import keep_torch_threads
+from .threads import parallel_blocks
 from .windows import _check_int, min_window_size
 
 __all__ = ["divergence_curve", "max_lyapunov"]
@@ -66,9 +65,9 @@ _PROD_LO = 1e-200
 _PROD_HI = 1e200
 
 # Compiled without Python's checks for division by zero (no denominator here is ever 0),
-# which would otherwise sit in every loop that divides.
+# which would otherwise sit in every loop that divides; without the GIL, so that blocks of
+# series run on several threads (sklegc.threads.parallel_blocks).
 _KERNEL = dict(cache=True, nogil=True, error_model="numpy")
-_KERNEL_PARALLEL = dict(cache=True, parallel=True, error_model="numpy")
 
 
 @njit(**_KERNEL, inline="always")
@@ -334,12 +333,6 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
         counts[i] = count
 
 
-def _n_blocks(n_series):
-    # Many small blocks per thread keep the threads busy to the end even when other
-    # processes preempt one of them; each block allocates its buffers once.
-    return max(1, min(n_series, 64 * numba.get_num_threads()))
-
-
 @njit(**_KERNEL)
 def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
     """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
@@ -411,22 +404,6 @@ def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
             continue
         if counts[r, 0] > 0 and counts[r, 1] > 0:
             out[s] = sums[r, 1] / counts[r, 1] / 2.0 - sums[r, 0] / counts[r, 0] / 2.0
-
-
-# The parallel loops only hand out blocks of series: code inside a prange body is
-# compiled with less aliasing information and ran about 20% slower.
-@njit(**_KERNEL_PARALLEL)
-def _curves_numba(buf, rs, N, n, offs, S, t, n_blocks, out, bad):
-    for blk in prange(n_blocks):
-        _curves_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
-                      out, bad)
-
-
-@njit(**_KERNEL_PARALLEL)
-def _lyap_numba(buf, rs, N, n, offs, S, t, static_tol, n_blocks, out, bad):
-    for blk in prange(n_blocks):
-        _lyap_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
-                    static_tol, out, bad)
 
 
 def _flat_rows(chunk):
@@ -606,8 +583,7 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
         if backend == "numba":
             chunk = _numba_chunk(windows, start, stop, is_tensor)
             bad = np.zeros(stop - start, dtype=np.bool_)
-            with keep_torch_threads():
-                numba_kernel(chunk, out[start:stop], bad)
+            numba_kernel(chunk, out[start:stop], bad)
             nonfinite = bool(bad.any())
         else:
             chunk = _torch_chunk(windows, start, stop, is_tensor)
@@ -689,8 +665,9 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
 
     def numba_kernel(chunk, out, bad):
         buf, rs = _flat_rows(chunk)
-        _curves_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
-                      _n_blocks(len(chunk)), out, bad)
+        offs = _delay_offsets(m, d)
+        parallel_blocks(lambda lo, hi: _curves_block(buf, rs, chunk.shape[1], lo, hi, offs, S,
+                                                     t, out, bad), len(chunk))
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, S + 1)
@@ -768,8 +745,9 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
 
     def numba_kernel(chunk, out, bad):
         buf, rs = _flat_rows(chunk)
-        _lyap_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
-                    static_tol, _n_blocks(len(chunk)), out, bad)
+        offs = _delay_offsets(m, d)
+        parallel_blocks(lambda lo, hi: _lyap_block(buf, rs, chunk.shape[1], lo, hi, offs, S, t,
+                                                   static_tol, out, bad), len(chunk))
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, 2)
