@@ -353,8 +353,14 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     sc = np.empty(m * C)
     best = np.empty(C)
     nnd = np.empty(C)
-    pair = np.full((W + 1, C + 2 * W), _NONE)
-    ordpad = np.full(C + 2 * W, -1, dtype=np.int64)
+    # np.empty and loops rather than np.full: one function fewer to compile on first use.
+    pair = np.empty((W + 1, C + 2 * W))
+    ordpad = np.empty(C + 2 * W, dtype=np.int64)
+    for o in range(W + 1):
+        for q in range(C + 2 * W):
+            pair[o, q] = _NONE
+    for q in range(C + 2 * W):
+        ordpad[q] = -1
     order = np.empty(C, dtype=np.int64)
     rank = np.empty(C, dtype=np.int64)
     bestj = np.empty(C, dtype=np.int64)
@@ -373,46 +379,31 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
-@njit(**_KERNEL)
-def _curves_block(buf, rs, N, lo, hi, offs, S, t, out, bad):
-    sums = np.empty((hi - lo, S + 1))
-    counts = np.empty((hi - lo, S + 1), dtype=np.int64)
-    status = np.empty(hi - lo, dtype=np.int64)
-    _sums_block(buf, rs, N, lo, hi, offs, S, t, S + 1, 0.0, sums, counts, status)
-    for r in range(hi - lo):
-        s = lo + r
-        if status[r] != 0:
-            bad[s] = status[r] == 2
-            out[s, :] = np.nan
-            continue
-        for i in range(S + 1):
-            out[s, i] = sums[r, i] / counts[r, i] / 2.0 if counts[r, i] > 0 else np.nan
-
-
-@njit(**_KERNEL)
-def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
-    # Only y_0 and y_1 enter the exponent, so only two steps are followed.
-    sums = np.empty((hi - lo, 2))
-    counts = np.empty((hi - lo, 2), dtype=np.int64)
-    status = np.empty(hi - lo, dtype=np.int64)
-    _sums_block(buf, rs, N, lo, hi, offs, S, t, 2, static_tol, sums, counts, status)
-    for r in range(hi - lo):
-        s = lo + r
-        out[s] = 0.0
-        if status[r] != 0:
-            bad[s] = status[r] == 2
-            continue
-        if counts[r, 0] > 0 and counts[r, 1] > 0:
-            out[s] = sums[r, 1] / counts[r, 1] / 2.0 - sums[r, 0] / counts[r, 0] / 2.0
+def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
+    """``(sums, counts, status)`` of every row of ``chunk`` (see ``_sums_block``), the
+    rows' blocks spread over the kernels' threads."""
+    buf, rs = _flat_rows(chunk)
+    n, N = chunk.shape
+    offs = _delay_offsets(m, d)
+    sums = np.empty((n, n_follow))
+    counts = np.zeros((n, n_follow), dtype=np.int64)  # the kernel skips static windows
+    status = np.empty(n, dtype=np.int64)
+    parallel_blocks(lambda lo, hi: _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow,
+                                               static_tol, sums[lo:hi], counts[lo:hi],
+                                               status[lo:hi]), n)
+    return sums, counts, status
 
 
 def _flat_rows(chunk):
-    """``(buf, rs)``: a 1-D view of ``chunk``'s memory in which row ``s`` starts at
-    ``s * rs``, so that every input reaches the kernels with one array layout."""
+    """``(buf, rs)``: a read-only 1-D view of ``chunk``'s memory in which row ``s`` starts
+    at ``s * rs``, so that every input reaches the kernels with one array type per dtype
+    (another type would compile the kernels again)."""
     n, N = chunk.shape
     if n <= 1:
-        return np.ascontiguousarray(chunk).reshape(-1), N
-    rs = chunk.strides[0] // chunk.itemsize
+        chunk = np.ascontiguousarray(chunk)
+        rs = N
+    else:
+        rs = chunk.strides[0] // chunk.itemsize
     buf = np.lib.stride_tricks.as_strided(chunk, shape=((n - 1) * rs + N,),
                                           strides=(chunk.itemsize,), writeable=False)
     return buf, rs
@@ -664,10 +655,12 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
     m, d, S, t = params
 
     def numba_kernel(chunk, out, bad):
-        buf, rs = _flat_rows(chunk)
-        offs = _delay_offsets(m, d)
-        parallel_blocks(lambda lo, hi: _curves_block(buf, rs, chunk.shape[1], lo, hi, offs, S,
-                                                     t, out, bad), len(chunk))
+        sums, counts, status = _divergence_sums(chunk, m, d, S, t, S + 1, 0.0)
+        out[:] = np.nan
+        np.divide(sums, counts, out=out, where=counts > 0)
+        out /= 2.0
+        out[status != 0] = np.nan
+        bad[:] = status == 2
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, S + 1)
@@ -744,10 +737,12 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
         raise ValueError(f"static_tol must be at least 0, got {static_tol!r}")
 
     def numba_kernel(chunk, out, bad):
-        buf, rs = _flat_rows(chunk)
-        offs = _delay_offsets(m, d)
-        parallel_blocks(lambda lo, hi: _lyap_block(buf, rs, chunk.shape[1], lo, hi, offs, S, t,
-                                                   static_tol, out, bad), len(chunk))
+        # Only y_0 and y_1 enter the exponent, so only two steps are followed.
+        sums, counts, status = _divergence_sums(chunk, m, d, S, t, 2, static_tol)
+        ok = (status == 0) & (counts[:, 0] > 0) & (counts[:, 1] > 0)
+        out[:] = 0.0
+        out[ok] = (sums[ok, 1] / counts[ok, 1] / 2.0) - (sums[ok, 0] / counts[ok, 0] / 2.0)
+        bad[:] = status == 2
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, 2)
