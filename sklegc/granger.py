@@ -40,9 +40,9 @@ from dataclasses import InitVar, dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 from scipy import special
 
+from ._jit import kernel
 from .threads import parallel_blocks
 
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
@@ -877,7 +877,7 @@ def _qr_fits(x, p, basis, resid):
     return ess, ssr_u
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _standardise(series, out):
     """Write each row of ``series`` centred and rescaled to at most 1 in size into ``out``.
 
@@ -908,7 +908,7 @@ def _standardise(series, out):
                 out[c, a] /= spread
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mark_constant_lags(series, status, code):
     """Set ``status[l] = code`` where a lag column ``series[p-j : K-j]``, ``j <= p = l+1``,
     is constant: exact equality, statsmodels' check, on the data as given."""
@@ -926,7 +926,7 @@ def _mark_constant_lags(series, status, code):
                 break
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _gram_fits(lo, hi, raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, ssr_u):
     """Fast route for causes ``lo .. hi - 1``: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per
     cause and lag. Blocks of causes run on several threads (``parallel_blocks``).

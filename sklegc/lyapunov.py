@@ -30,8 +30,8 @@ import math
 import numbers
 
 import numpy as np
-from numba import njit
 
+from ._jit import kernel
 from .threads import parallel_blocks
 from .windows import _check_int, min_window_size
 
@@ -64,13 +64,14 @@ _TINY = 1e-100
 _PROD_LO = 1e-200
 _PROD_HI = 1e200
 
-# Compiled without Python's checks for division by zero (no denominator here is ever 0),
-# which would otherwise sit in every loop that divides; without the GIL, so that blocks of
-# series run on several threads (sklegc.threads.parallel_blocks).
-_KERNEL = dict(cache=True, nogil=True, error_model="numpy")
+# Compiled (and cached on disk: sklegc._jit) without Python's checks for division by zero
+# (no denominator here is ever 0), which would otherwise sit in every loop that divides;
+# without the GIL, so that blocks of series run on several threads
+# (sklegc.threads.parallel_blocks).
+_KERNEL = dict(nogil=True, error_model="numpy")
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _gap_bound(b, m):
     """Squared key gap beyond which a candidate is surely further away than ``b``.
 
@@ -81,7 +82,7 @@ def _gap_bound(b, m):
     return m * b * (1.0 + 1e-9) + 1e-12 * m * m * m
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _key_gap(kq, kp, width):
     """Lower bound on the key difference of candidates in buckets ``kq`` and ``kp``.
 
@@ -91,7 +92,7 @@ def _key_gap(kq, kp, width):
     return max(abs(kq - kp) - 1.000001, 0.0) * width
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     """Rescale ``x`` into ``y`` and sort the candidates on their key's bucket.
 
@@ -157,7 +158,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     return 0
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     """Search on for reference ``n`` (position ``p``) beyond the ``W`` swept on each side.
 
@@ -189,7 +190,7 @@ def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     return b, bj
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
              nn, nnd):
     """Nearest admissible candidate of every reference and its squared distance.
@@ -273,7 +274,7 @@ def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, 
         nnd[n] = best[p]
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _add_log(v, logs, prod, count):
     """Add ``ln v`` to the running ``logs + ln(prod)`` if ``v > 0``; count it."""
     if v > 0.0:
@@ -288,7 +289,7 @@ def _add_log(v, logs, prod, count):
     return logs, prod, count
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
     """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step.
 
@@ -333,7 +334,7 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
         counts[i] = count
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
     """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
 

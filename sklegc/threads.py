@@ -6,7 +6,7 @@ small pool of Python threads shared by the process, which the kernels leave free
 GIL while they compute. numba's own parallel loops (``prange``) are not used: they run on
 a threading layer of their own (OpenMP, whose spinning threads and thread-count setting
 interfere with torch's, or numba's workqueue, which cannot launch kernels from two threads
-at once), and the machinery behind them took about 10 of the 30 seconds that the first
+at once), and the machinery behind them took about 10 of the 22 seconds that the first
 fit after installing spent compiling (docs/performance.md, "Compiling the kernels").
 
 A grid search with ``n_jobs`` workers on a machine with ``n_jobs`` cores must not let every
