@@ -134,14 +134,17 @@ def parallel_blocks(kernel, n, threads=None):
                 raise
 
     helpers = [_executor().submit(work) for _ in range(min(threads, n_blocks) - 1)]
+    error = None
     try:
         work()
     finally:
-        # Wait for the helpers that took blocks (they write into the caller's arrays);
-        # the result re-raises a helper's exception.
+        # Wait for every helper that took blocks (they write into the caller's arrays),
+        # even when one failed; then raise the first error.
         for helper in helpers:
-            if not helper.cancel():
-                helper.result()
+            if not helper.cancel() and helper.exception() is not None and error is None:
+                error = helper.exception()
+    if error is not None:
+        raise error
 
 
 torch_rng_lock = threading.RLock()
