@@ -4,6 +4,7 @@ import concurrent.futures
 import os
 import signal
 import threading
+import time
 
 import numba
 import numpy as np
@@ -114,16 +115,22 @@ def test_a_caller_never_waits_for_another_callers_blocks(monkeypatch):
 
 
 def test_an_error_in_a_block_reaches_the_caller(four_cores):
-    calls = []
+    started, finished = [], []
+    other_started = threading.Event()
 
     def kernel(lo, hi):
-        calls.append(lo)
+        started.append(lo)
         if lo == 0:
+            assert other_started.wait(timeout=30)
             raise ZeroDivisionError("block 0")
+        other_started.set()
+        time.sleep(0.05)
+        finished.append(lo)
 
     with pytest.raises(ZeroDivisionError, match="block 0"):
         parallel_blocks(kernel, 1000, threads=4)
-    assert len(calls) < 64  # the other threads stopped taking blocks
+    assert len(started) < 64  # the other threads stopped taking blocks ...
+    assert sorted(finished) == sorted(lo for lo in started if lo != 0)  # ... and finished
 
 
 def test_a_forked_child_gets_a_pool_of_its_own(four_cores):
