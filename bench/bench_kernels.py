@@ -136,9 +136,8 @@ def _compile_seconds():
 
 
 def bench_lyapunov(args):
-    import numba
-
     from sklegc.lyapunov import max_lyapunov
+    from sklegc.threads import kernel_threads
 
     n_windows_total = args.weights * args.windows
     print(f"== Lyapunov: {args.weights:,} weights x {args.windows} windows of {WINDOW_SIZE} "
@@ -165,7 +164,7 @@ def bench_lyapunov(args):
     rss_extra = max(0, _maxrss_bytes() - rss0)
     per_window = ours / n_windows_total
     print(f"ours: max_lyapunov on all {n_windows_total:,} windows: {_fmt_s(ours)} "
-          f"({per_window * 1e6:.2f} us/window, {numba.get_num_threads()} threads, "
+          f"({per_window * 1e6:.2f} us/window, {kernel_threads()} threads, "
           f"CPU time {_fmt_s(cpu)})")
     print(f"  extra memory: peak traced by tracemalloc {traced_peak / 2**20:.0f} MiB, "
           f"peak RSS growth {rss_extra / 2**20:.0f} MiB (limit 1024 MiB)")

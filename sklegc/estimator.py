@@ -599,9 +599,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     features on large scales stall training, and ``fit`` warns about them.
 
     Threads: inside a parallel search (joblib's loky workers, dask workers) ``fit`` caps
-    torch's and numba's threads at the worker's share of the cores (``OMP_NUM_THREADS``,
-    or one thread per task of a dask worker thread) and restores them afterwards, so
-    that ``n_jobs`` workers do not each use every core.
+    torch's threads and those of the analysis kernels at the worker's share of the cores
+    (``OMP_NUM_THREADS``, or one thread per task of a dask worker thread) and restores
+    them afterwards, so that ``n_jobs`` workers do not each use every core.
 
     Persistence: the fitted estimator pickles (``pickle``, ``joblib.dump``) without its
     training data. Loading a pickle runs code from it: load only files you trust.

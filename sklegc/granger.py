@@ -40,10 +40,10 @@ from dataclasses import InitVar, dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit, prange
 from scipy import special
 
-from ._openmp import keep_torch_threads
+from ._jit import kernel
+from .threads import parallel_blocks
 
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
 
@@ -799,7 +799,9 @@ def _restricted_fits(effect, maxlag):
     y = np.empty(K)
     _standardise(effect[None, :], y[None, :])
     constant_y = np.zeros(maxlag, dtype=np.int8)
-    _mark_constant_lags(effect, constant_y, 1)
+    # int8 codes here and in _gram_fits: one compiled version (a constant argument would
+    # be typed as that literal value, and compiled for it alone).
+    _mark_constant_lags(effect, constant_y, np.int8(1))
     widths = [(p + 2) * p for p in range(1, maxlag + 1)]
     offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
     weights = np.zeros((K, sum(widths)))
@@ -845,9 +847,9 @@ def _unrestricted_fits(causes, restricted, ess, ssr_u):
     proj = x @ restricted.weights
     status = np.zeros(ess.shape, dtype=np.int8)
     status[:, ~restricted.lag_ok] = _UNTESTABLE
-    with keep_torch_threads():
-        _gram_fits(causes, x, proj, restricted.offsets, restricted.ssr_r, _PIVOT_RTOL,
-                   _FIT_RTOL, status, ess, ssr_u)
+    parallel_blocks(lambda lo, hi: _gram_fits(lo, hi, causes, x, proj, restricted.offsets,
+                                              restricted.ssr_r, _PIVOT_RTOL, _FIT_RTOL,
+                                              status, ess, ssr_u), len(causes))
     for p in range(1, maxlag + 1):
         refine = np.flatnonzero(status[:, p - 1] == _REFINE)
         if refine.size:
@@ -875,7 +877,7 @@ def _qr_fits(x, p, basis, resid):
     return ess, ssr_u
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _standardise(series, out):
     """Write each row of ``series`` centred and rescaled to at most 1 in size into ``out``.
 
@@ -906,12 +908,13 @@ def _standardise(series, out):
                 out[c, a] /= spread
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mark_constant_lags(series, status, code):
     """Set ``status[l] = code`` where a lag column ``series[p-j : K-j]``, ``j <= p = l+1``,
     is constant: exact equality, statsmodels' check, on the data as given."""
     K = series.shape[0]
-    changes = np.zeros(K, dtype=np.int64)
+    changes = np.empty(K, dtype=np.int64)
+    changes[0] = 0
     for a in range(1, K):
         changes[a] = changes[a - 1] + (series[a] != series[a - 1])
     for li in range(status.shape[0]):
@@ -923,25 +926,34 @@ def _mark_constant_lags(series, status, code):
                 break
 
 
-@njit(parallel=True, cache=True)
-def _gram_fits(raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, ssr_u):
-    """Fast route: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per cause and lag.
+@kernel(nogil=True)
+def _gram_fits(lo, hi, raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, ssr_u):
+    """Fast route for causes ``lo .. hi - 1``: Cholesky of ``S = X'X - (Q'X)'(Q'X)`` per
+    cause and lag. Blocks of causes run on several threads (``parallel_blocks``).
 
     ``proj[c]`` holds ``Q'X`` then ``X'e`` for every lag (see ``_restricted_fits``).
     Pairs with a constant lag column of ``raw`` get status ``_UNTESTABLE``; pairs this route
     cannot resolve accurately get ``_REFINE``; pairs with another status are skipped.
     """
-    m, K = x.shape
+    K = x.shape[1]
     maxlag = ssr_r.shape[0]
-    for c in prange(m):
-        _mark_constant_lags(raw[c], status[c], _UNTESTABLE)
+    # Work space of the whole block. np.empty and explicit zeros rather than np.zeros:
+    # every numpy constructor used is one more function to compile on first use.
+    full = np.empty(maxlag)
+    head = np.empty((maxlag, maxlag + 1))
+    tail = np.empty((maxlag, maxlag + 1))
+    S = np.empty((maxlag, maxlag))
+    b = np.empty(maxlag)
+    norm2 = np.empty(maxlag)
+    for d in range(maxlag):
+        head[d, 0] = 0.0
+        tail[d, 0] = 0.0
+    for c in range(lo, hi):
+        _mark_constant_lags(raw[c], status[c], np.int8(_UNTESTABLE))
         xc = x[c]
         pc = proj[c]
         # Lagged product sums: sum_{a=lo}^{hi} x_a x_{a+d} = full - head - tail, where
         # the corrections are short sums, more accurate than differences of a cumsum.
-        full = np.zeros(maxlag)
-        head = np.zeros((maxlag, maxlag + 1))
-        tail = np.zeros((maxlag, maxlag + 1))
         for d in range(maxlag):
             s = 0.0
             for a in range(K - d):
@@ -951,9 +963,6 @@ def _gram_fits(raw, x, proj, offsets, ssr_r, pivot_rtol, fit_rtol, status, ess, 
                 head[d, k + 1] = head[d, k] + xc[k] * xc[k + d]
                 a = K - d - 1 - k
                 tail[d, k + 1] = tail[d, k] + xc[a] * xc[a + d]
-        S = np.empty((maxlag, maxlag))
-        b = np.empty(maxlag)
-        norm2 = np.empty(maxlag)
         for li in range(maxlag):
             if status[c, li] != _OK:
                 continue

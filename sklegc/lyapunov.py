@@ -29,11 +29,10 @@ which suits GPUs.
 import math
 import numbers
 
-import numba
 import numpy as np
-from numba import njit, prange
 
-from ._openmp import keep_torch_threads
+from ._jit import kernel
+from .threads import parallel_blocks
 from .windows import _check_int, min_window_size
 
 __all__ = ["divergence_curve", "max_lyapunov"]
@@ -65,13 +64,14 @@ _TINY = 1e-100
 _PROD_LO = 1e-200
 _PROD_HI = 1e200
 
-# Compiled without Python's checks for division by zero (no denominator here is ever 0),
-# which would otherwise sit in every loop that divides.
-_KERNEL = dict(cache=True, nogil=True, error_model="numpy")
-_KERNEL_PARALLEL = dict(cache=True, parallel=True, error_model="numpy")
+# Compiled (and cached on disk: sklegc._jit) without Python's checks for division by zero
+# (no denominator here is ever 0), which would otherwise sit in every loop that divides;
+# without the GIL, so that blocks of series run on several threads
+# (sklegc.threads.parallel_blocks).
+_KERNEL = dict(nogil=True, error_model="numpy")
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _gap_bound(b, m):
     """Squared key gap beyond which a candidate is surely further away than ``b``.
 
@@ -82,7 +82,7 @@ def _gap_bound(b, m):
     return m * b * (1.0 + 1e-9) + 1e-12 * m * m * m
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _key_gap(kq, kp, width):
     """Lower bound on the key difference of candidates in buckets ``kq`` and ``kp``.
 
@@ -92,7 +92,7 @@ def _key_gap(kq, kp, width):
     return max(abs(kq - kp) - 1.000001, 0.0) * width
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     """Rescale ``x`` into ``y`` and sort the candidates on their key's bucket.
 
@@ -158,7 +158,7 @@ def _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket):
     return 0
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     """Search on for reference ``n`` (position ``p``) beyond the ``W`` swept on each side.
 
@@ -190,7 +190,7 @@ def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
     return b, bj
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
              nn, nnd):
     """Nearest admissible candidate of every reference and its squared distance.
@@ -274,7 +274,7 @@ def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, 
         nnd[n] = best[p]
 
 
-@njit(**_KERNEL, inline="always")
+@kernel(**_KERNEL, inline="always")
 def _add_log(v, logs, prod, count):
     """Add ``ln v`` to the running ``logs + ln(prod)`` if ``v > 0``; count it."""
     if v > 0.0:
@@ -289,7 +289,7 @@ def _add_log(v, logs, prod, count):
     return logs, prod, count
 
 
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
     """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step.
 
@@ -334,13 +334,7 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
         counts[i] = count
 
 
-def _n_blocks(n_series):
-    # Many small blocks per thread keep the threads busy to the end even when other
-    # processes preempt one of them; each block allocates its buffers once.
-    return max(1, min(n_series, 64 * numba.get_num_threads()))
-
-
-@njit(**_KERNEL)
+@kernel(**_KERNEL)
 def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
     """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
 
@@ -360,8 +354,14 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     sc = np.empty(m * C)
     best = np.empty(C)
     nnd = np.empty(C)
-    pair = np.full((W + 1, C + 2 * W), _NONE)
-    ordpad = np.full(C + 2 * W, -1, dtype=np.int64)
+    # np.empty and loops rather than np.full: one function fewer to compile on first use.
+    pair = np.empty((W + 1, C + 2 * W))
+    ordpad = np.empty(C + 2 * W, dtype=np.int64)
+    for o in range(W + 1):
+        for q in range(C + 2 * W):
+            pair[o, q] = _NONE
+    for q in range(C + 2 * W):
+        ordpad[q] = -1
     order = np.empty(C, dtype=np.int64)
     rank = np.empty(C, dtype=np.int64)
     bestj = np.empty(C, dtype=np.int64)
@@ -380,62 +380,31 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
-@njit(**_KERNEL)
-def _curves_block(buf, rs, N, lo, hi, offs, S, t, out, bad):
-    sums = np.empty((hi - lo, S + 1))
-    counts = np.empty((hi - lo, S + 1), dtype=np.int64)
-    status = np.empty(hi - lo, dtype=np.int64)
-    _sums_block(buf, rs, N, lo, hi, offs, S, t, S + 1, 0.0, sums, counts, status)
-    for r in range(hi - lo):
-        s = lo + r
-        if status[r] != 0:
-            bad[s] = status[r] == 2
-            out[s, :] = np.nan
-            continue
-        for i in range(S + 1):
-            out[s, i] = sums[r, i] / counts[r, i] / 2.0 if counts[r, i] > 0 else np.nan
-
-
-@njit(**_KERNEL)
-def _lyap_block(buf, rs, N, lo, hi, offs, S, t, static_tol, out, bad):
-    # Only y_0 and y_1 enter the exponent, so only two steps are followed.
-    sums = np.empty((hi - lo, 2))
-    counts = np.empty((hi - lo, 2), dtype=np.int64)
-    status = np.empty(hi - lo, dtype=np.int64)
-    _sums_block(buf, rs, N, lo, hi, offs, S, t, 2, static_tol, sums, counts, status)
-    for r in range(hi - lo):
-        s = lo + r
-        out[s] = 0.0
-        if status[r] != 0:
-            bad[s] = status[r] == 2
-            continue
-        if counts[r, 0] > 0 and counts[r, 1] > 0:
-            out[s] = sums[r, 1] / counts[r, 1] / 2.0 - sums[r, 0] / counts[r, 0] / 2.0
-
-
-# The parallel loops only hand out blocks of series: code inside a prange body is
-# compiled with less aliasing information and ran about 20% slower.
-@njit(**_KERNEL_PARALLEL)
-def _curves_numba(buf, rs, N, n, offs, S, t, n_blocks, out, bad):
-    for blk in prange(n_blocks):
-        _curves_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
-                      out, bad)
-
-
-@njit(**_KERNEL_PARALLEL)
-def _lyap_numba(buf, rs, N, n, offs, S, t, static_tol, n_blocks, out, bad):
-    for blk in prange(n_blocks):
-        _lyap_block(buf, rs, N, blk * n // n_blocks, (blk + 1) * n // n_blocks, offs, S, t,
-                    static_tol, out, bad)
+def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
+    """``(sums, counts, status)`` of every row of ``chunk`` (see ``_sums_block``), the
+    rows' blocks spread over the kernels' threads."""
+    buf, rs = _flat_rows(chunk)
+    n, N = chunk.shape
+    offs = _delay_offsets(m, d)
+    sums = np.empty((n, n_follow))
+    counts = np.zeros((n, n_follow), dtype=np.int64)  # the kernel skips static windows
+    status = np.empty(n, dtype=np.int64)
+    parallel_blocks(lambda lo, hi: _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow,
+                                               static_tol, sums[lo:hi], counts[lo:hi],
+                                               status[lo:hi]), n)
+    return sums, counts, status
 
 
 def _flat_rows(chunk):
-    """``(buf, rs)``: a 1-D view of ``chunk``'s memory in which row ``s`` starts at
-    ``s * rs``, so that every input reaches the kernels with one array layout."""
+    """``(buf, rs)``: a read-only 1-D view of ``chunk``'s memory in which row ``s`` starts
+    at ``s * rs``, so that every input reaches the kernels with one array type per dtype
+    (another type would compile the kernels again)."""
     n, N = chunk.shape
     if n <= 1:
-        return np.ascontiguousarray(chunk).reshape(-1), N
-    rs = chunk.strides[0] // chunk.itemsize
+        chunk = np.ascontiguousarray(chunk)
+        rs = N
+    else:
+        rs = chunk.strides[0] // chunk.itemsize
     buf = np.lib.stride_tricks.as_strided(chunk, shape=((n - 1) * rs + N,),
                                           strides=(chunk.itemsize,), writeable=False)
     return buf, rs
@@ -606,8 +575,7 @@ def _run(windows, params, chunk_size, backend, width, numba_kernel, torch_kernel
         if backend == "numba":
             chunk = _numba_chunk(windows, start, stop, is_tensor)
             bad = np.zeros(stop - start, dtype=np.bool_)
-            with keep_torch_threads():
-                numba_kernel(chunk, out[start:stop], bad)
+            numba_kernel(chunk, out[start:stop], bad)
             nonfinite = bool(bad.any())
         else:
             chunk = _torch_chunk(windows, start, stop, is_tensor)
@@ -688,9 +656,12 @@ def divergence_curve(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
     m, d, S, t = params
 
     def numba_kernel(chunk, out, bad):
-        buf, rs = _flat_rows(chunk)
-        _curves_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
-                      _n_blocks(len(chunk)), out, bad)
+        sums, counts, status = _divergence_sums(chunk, m, d, S, t, S + 1, 0.0)
+        out[:] = np.nan
+        np.divide(sums, counts, out=out, where=counts > 0)
+        out /= 2.0
+        out[status != 0] = np.nan
+        bad[:] = status == 2
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, S + 1)
@@ -767,9 +738,12 @@ def max_lyapunov(windows, *, embedding_dim=2, delay=1, steps=3, theiler=0,
         raise ValueError(f"static_tol must be at least 0, got {static_tol!r}")
 
     def numba_kernel(chunk, out, bad):
-        buf, rs = _flat_rows(chunk)
-        _lyap_numba(buf, rs, chunk.shape[1], len(chunk), _delay_offsets(m, d), S, t,
-                    static_tol, _n_blocks(len(chunk)), out, bad)
+        # Only y_0 and y_1 enter the exponent, so only two steps are followed.
+        sums, counts, status = _divergence_sums(chunk, m, d, S, t, 2, static_tol)
+        ok = (status == 0) & (counts[:, 0] > 0) & (counts[:, 1] > 0)
+        out[:] = 0.0
+        out[ok] = (sums[ok, 1] / counts[ok, 1] / 2.0) - (sums[ok, 0] / counts[ok, 0] / 2.0)
+        bad[:] = status == 2
 
     def torch_kernel(chunk):
         curve, span = _curves_torch(chunk, m, d, S, t, 2)

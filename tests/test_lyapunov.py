@@ -245,6 +245,29 @@ def test_memory_layout_and_dtype_do_not_change_results():
                                           err_msg=name)
 
 
+def test_one_compiled_kernel_per_dtype():
+    """Every input reaches the kernel as one array type per dtype: a single row, a layout
+    or a writeable flag of its own would compile it again (seconds on a first call)."""
+    from sklegc.lyapunov import _sums_block
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 40)).cumsum(axis=1)
+    for dtype in (np.float32, np.float64):
+        w = x.astype(dtype)
+        read_only = w.copy()
+        read_only.flags.writeable = False
+        for windows in (w, w[:1], w[::2], np.asfortranarray(w), read_only, read_only[:1],
+                        torch.from_numpy(w)):
+            max_lyapunov(windows)
+            max_lyapunov(windows, chunk_size=1)
+            divergence_curve(windows, theiler=2)
+    bufs = {sig[0] for sig in _sums_block.signatures}
+    assert all(buf.layout == "C" and not buf.mutable for buf in bufs)
+    # One version per window dtype and kind of delay offsets, whatever else varied.
+    assert len(_sums_block.signatures) == len({(sig[0].dtype, sig[5]) for sig in
+                                               _sums_block.signatures})
+
+
 def test_chunk_size_and_backend_do_not_change_results():
     x = np.concatenate([DATASETS["random_walk"], DATASETS["white_noise"],
                         DATASETS["repeated"]])

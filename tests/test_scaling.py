@@ -9,26 +9,27 @@ import threading
 import warnings
 
 import joblib
-import numba
 import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from skorch.callbacks import Callback
 
+import sklegc.threads
 from sklegc import LEGCPrunedClassifier
 from sklegc.estimator import PAPER_PARAMS, PruningWarning
+from sklegc.threads import kernel_threads
 
 CONFIG = dict(PAPER_PARAMS, hidden_layer_sizes=(3,), lr=0.5, max_epochs=4, batch_size=1,
               window_size=20, maxlag=3, random_state=0)
 GRID = {"significance": [0.1, 0.3]}
-SEEN = []  # (thread name, torch threads, numba threads) at the start of each training phase
+SEEN = []  # (thread name, torch threads, kernel threads) at the start of each training phase
 
 
 class RecordThreads(Callback):
     def on_train_begin(self, net, **kwargs):
         SEEN.append((threading.current_thread().name, torch.get_num_threads(),
-                     numba.get_num_threads()))
+                     kernel_threads()))
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record("torch_threads", torch.get_num_threads())
@@ -84,14 +85,21 @@ def test_fit_caps_threads_at_the_workers_share_and_restores_them(problem, two_to
     assert {torch_n for _, torch_n, _ in SEEN} == {2}
     SEEN.clear()
     # ... while a tiny one trains on one thread, and the setting is restored afterwards.
+    # The Granger tests after training run their blocks on the kernels' helper threads.
+    helpers = []
+    executor = sklegc.threads._executor
+    monkeypatch.setattr(sklegc.threads, "_executor", lambda: helpers.append(1) or executor())
     clf = LEGCPrunedClassifier(**CONFIG, significance=0.3, callbacks=[RecordThreads()])
     _fit(clf, X, y)
     assert {torch_n for _, torch_n, _ in SEEN} == {1}
     assert torch.get_num_threads() == 2
+    assert bool(helpers) == (kernel_threads() > 1)
     SEEN.clear()
+    helpers.clear()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what loky and dask nannies set in workers
     _fit(clf, X, y)
-    assert {(torch_n, numba_n) for _, torch_n, numba_n in SEEN} == {(1, 1)}
+    assert {(torch_n, kernel_n) for _, torch_n, kernel_n in SEEN} == {(1, 1)}
+    assert not helpers  # every kernel ran in the fit's own thread
     assert torch.get_num_threads() == 2
 
 
@@ -130,6 +138,6 @@ def test_grid_search_on_a_dask_cluster_matches_the_sequential_one(problem, two_t
     # 4 fits, two training phases each, all on the dask workers' threads, one torch thread each
     assert len(worker_fits) == 8
     assert all(name != threading.main_thread().name for name, _, _ in worker_fits)
-    assert {(torch_n, numba_n) for _, torch_n, numba_n in worker_fits} == {(1, 1)}
+    assert {(torch_n, kernel_n) for _, torch_n, kernel_n in worker_fits} == {(1, 1)}
     assert on_dask.cv_results_["mean_test_threads"].max() == 1
     assert torch.get_num_threads() == 2
