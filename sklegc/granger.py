@@ -281,7 +281,9 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", stationarit
           dependent (Sarkar 1998), less conservative than Bonferroni.
     chunk_size : int, optional
         Causes processed together. The default (8192) keeps the extra memory near
-        100 MiB for ``maxlag=14`` and ``K=106``; results do not depend on it.
+        100 MiB for ``maxlag=14`` and ``K=106``. Results depend on it only through float
+        rounding (matrix products over chunks of another size may round differently:
+        p-values within about 1e-15).
 
     Returns
     -------

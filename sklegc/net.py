@@ -15,7 +15,9 @@ Sample weights travel with the data: pass ``X`` as a dict ``{"X": X, "sample_wei
 A phase that must not end early (the traced dense phase needs its windows) sets
 ``PrunableNet.hold_stop``: a callback that asks to stop (skorch's ``KeyboardInterrupt``
 from ``on_epoch_end``, as ``EarlyStopping`` and :class:`Convergence` do) is then held off
-until ``hold_stop()`` returns False, and the stop takes effect at that epoch's end.
+until ``hold_stop()`` returns False, and the stop takes effect at that epoch's end. Either
+way, every callback gets ``on_epoch_end`` at the epoch a stop is asked for, whatever its
+place in the list (skorch skips the callbacks after the one that raises).
 
 The paper trains with one sample per optimizer step, where the fixed cost of a step
 decides the run time. The net keeps skorch's training loop (every callback event, every
@@ -103,19 +105,26 @@ class PrunableNet(NeuralNet):
             for cb in self._listeners(method_name):
                 getattr(cb, method_name)(self, **cb_kwargs)
             return None
+        if method_name == "on_train_begin":
+            # A stop held off to the end of the last phase must not end the next one.
+            self._stop_requested = False
         if method_name in ("on_train_begin", "on_epoch_begin"):
             # Looked up again at every epoch: a callback or a module may be added or changed
             # between.
             self._listening_ = self._trainable_ = None
-        if method_name != "on_epoch_end" or self.hold_stop is None:
+        if method_name != "on_epoch_end":
             return super().notify(method_name, **cb_kwargs)
+        # Every callback sees every epoch's end, also the epoch at which one of them asks to
+        # stop: the estimator's own stopping rule (Convergence) comes before the user's
+        # callbacks, which would otherwise miss the last epoch of every phase it ends.
         self.on_epoch_end(self, **cb_kwargs)
         for _, cb in self.callbacks_:
             try:
                 cb.on_epoch_end(self, **cb_kwargs)
             except KeyboardInterrupt:
                 self._stop_requested = True
-        if getattr(self, "_stop_requested", False) and not self.hold_stop():
+        if getattr(self, "_stop_requested", False) and (
+                self.hold_stop is None or not self.hold_stop()):
             self._stop_requested = False
             raise KeyboardInterrupt
 

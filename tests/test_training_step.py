@@ -186,3 +186,22 @@ def test_fast_settings_still_train_and_prune(small_problem):
     X, y = small_problem
     clf = LEGCPrunedClassifier(**FAST).fit(X, y)
     assert clf.score(X, y) > 0.8
+
+
+class EpochLog(Callback):
+    def __init__(self, log):
+        self.log = log
+
+    def on_epoch_end(self, net, **kwargs):
+        self.log.append(len(net.history))
+
+
+@pytest.mark.parametrize("kw", [dict(pruning="none"), dict(pruning="magnitude", amount=0.3)])
+def test_user_callbacks_see_the_last_epoch_of_a_phase_the_stopping_rule_ends(small_problem, kw):
+    X, y = small_problem
+    log = []
+    clf = LEGCPrunedClassifier(max_epochs=200, tol=1e-2, n_iter_no_change=2, random_state=0,
+                               callbacks=[EpochLog(log)],
+                               **kw).fit(X, y)
+    assert clf.n_iter_ < 200 * (2 if kw["pruning"] != "none" else 1)  # the rule stopped it
+    assert log == list(range(1, len(clf.net_.history) + 1))
