@@ -1147,10 +1147,20 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = torch.device(self.device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices), \
-                limited_threads(worker_thread_budget()):
-            torch.manual_seed(seed)
-            yield seed
+        with limited_threads(worker_thread_budget()):
+            # The global generator is seeded and restored under the lock: a fit running as
+            # a thread beside this one seeds it and draws its initial weights under the
+            # lock, and must not see it reseeded or restored half-way (that race gave one of two
+            # concurrent fits other initial weights in 1 of 10 runs).
+            rng = torch.random.fork_rng(devices=fork_devices)
+            with torch_rng_lock:
+                rng.__enter__()
+                torch.manual_seed(seed)
+            try:
+                yield seed
+            finally:
+                with torch_rng_lock:
+                    rng.__exit__(None, None, None)
 
     def _split(self, X, y, weight, seed, early_stopping=None):
         """The training, validation, held-out and monitoring rows of one fit (see

@@ -205,3 +205,37 @@ def test_user_callbacks_see_the_last_epoch_of_a_phase_the_stopping_rule_ends(sma
                                **kw).fit(X, y)
     assert clf.n_iter_ < 200 * (2 if kw["pruning"] != "none" else 1)  # the rule stopped it
     assert log == list(range(1, len(clf.net_.history) + 1))
+
+
+def test_a_fit_seeds_and_restores_torchs_generator_only_under_the_lock():
+    """A fit running as a thread beside another must not reseed or restore torch's global
+    generator while the other holds torch_rng_lock to seed it and draw its initial weights
+    (the race gave concurrent fits different initial weights now and then)."""
+    import threading
+
+    from sklegc.threads import torch_rng_lock
+
+    clf = LEGCPrunedClassifier(random_state=0)
+    inside, leave, done = threading.Event(), threading.Event(), threading.Event()
+
+    def fit_context():
+        with clf._fit_context():
+            inside.set()
+            leave.wait(10)
+        done.set()
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    with torch_rng_lock:  # held as another fit seeding and drawing would hold it
+        thread = threading.Thread(target=fit_context)
+        thread.start()
+        assert not inside.wait(0.5)  # blocked before touching the generator
+        assert torch.equal(torch.get_rng_state(), state)
+    assert inside.wait(10)
+    with torch_rng_lock:
+        state = torch.get_rng_state()
+        leave.set()
+        assert not done.wait(0.5)  # blocked before restoring the generator
+        assert torch.equal(torch.get_rng_state(), state)
+    thread.join(10)
+    assert done.is_set()
