@@ -1150,8 +1150,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         with limited_threads(worker_thread_budget()):
             # The global generator is seeded and restored under the lock: a fit running as
             # a thread beside this one seeds it and draws its initial weights under the
-            # lock, and must not see it reseeded or restored half-way (that race gave one of two
-            # concurrent fits other initial weights in 1 of 10 runs).
+            # lock, and must not see it reseeded or restored half-way (that race gave one
+            # of two concurrent fits other initial weights in 1 of 10 runs).
             rng = torch.random.fork_rng(devices=fork_devices)
             with torch_rng_lock:
                 rng.__enter__()
