@@ -109,9 +109,9 @@ class PrunableNet(NeuralNet):
             # A stop held off to the end of the last phase must not end the next one.
             self._stop_requested = False
         if method_name in ("on_train_begin", "on_epoch_begin"):
-            # Looked up again at every epoch: a callback or a module may be added or changed
-            # between.
-            self._listening_ = self._trainable_ = None
+            # The per-step lookups are made again at every epoch: a callback or a module
+            # may be added or changed between.
+            self._lookups_ = {}
         if method_name != "on_epoch_end":
             return super().notify(method_name, **cb_kwargs)
         # Every callback sees every epoch's end, also the epoch at which one of them asks to
@@ -128,16 +128,18 @@ class PrunableNet(NeuralNet):
             self._stop_requested = False
             raise KeyboardInterrupt
 
+    def _lookup(self, name, make):
+        """``make()``, made once per epoch (see ``notify``) instead of at every step."""
+        lookups = self.__dict__.setdefault("_lookups_", {})
+        if name not in lookups:
+            lookups[name] = make()
+        return lookups[name]
+
     def _listeners(self, method_name):
-        """The callbacks whose ``method_name`` does something, looked up once per epoch."""
-        listening = getattr(self, "_listening_", None)
-        if listening is None or listening[0] is not self.callbacks_ or (
-                listening[1] != len(self.callbacks_)):
-            listening = (self.callbacks_, len(self.callbacks_), {
-                name: [cb for _, cb in self.callbacks_ if _overrides(cb, name)]
-                for name in _BATCH_EVENTS})
-            self._listening_ = listening
-        return listening[2][method_name]
+        """The callbacks whose ``method_name`` does something."""
+        return self._lookup("listeners", lambda: {
+            name: [cb for _, cb in self.callbacks_ if _overrides(cb, name)]
+            for name in _BATCH_EVENTS})[method_name]
 
     def _on_device(self, tensor):
         return isinstance(tensor, torch.Tensor) and tensor.device == torch.device(self.device)
@@ -153,15 +155,11 @@ class PrunableNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def _all_training(self):
-        # The modules are listed once per epoch (walking the module tree costs more than a
-        # training step on a small network); their modes are read at every step, since a
-        # callback may switch any of them.
-        modules = getattr(self, "_trainable_", None)
-        if modules is None:
-            modules = self._trainable_ = [
-                m for name in self._modules + self._criteria
-                if isinstance(getattr(self, name + "_"), torch.nn.Module)
-                for m in getattr(self, name + "_").modules()]
+        # The modes are read at every step, since a callback may switch any module.
+        modules = self._lookup("modules", lambda: [
+            m for name in self._modules + self._criteria
+            if isinstance(getattr(self, name + "_"), torch.nn.Module)
+            for m in getattr(self, name + "_").modules()])
         return all(m.training for m in modules)
 
     def _zero_grad_optimizer(self, set_to_none=None):
@@ -196,18 +194,13 @@ class PrunableNet(NeuralNet):
         return loss
 
     def _penalised_layers(self):
-        # Walking the module tree at every step costs more than the penalty itself.
-        cached = getattr(self, "_penalised_", None)
-        if cached is None or cached[0] is not self.module_:
-            cached = (self.module_, [layer for _, layer in prunable_layers(self.module_)])
-            self._penalised_ = cached
-        return cached[1]
+        return self._lookup("penalised",
+                            lambda: [layer for _, layer in prunable_layers(self.module_)])
 
     def __getstate__(self):
         state = super().__getstate__()
         # Lookups, rebuilt when needed; the module's layers travel with the module itself.
-        for name in ("_listening_", "_penalised_", "_trainable_"):
-            state.pop(name, None)
+        state.pop("_lookups_", None)
         return state
 
     def predict_proba(self, X):
