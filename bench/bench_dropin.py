@@ -20,6 +20,8 @@ Usage::
     python bench/bench_dropin.py                         # the whole suite (about an hour)
     python bench/bench_dropin.py --only iris wine        # some datasets
     python bench/bench_dropin.py --table results/dropin.json   # print a finished run
+    python bench/bench_dropin.py --legc '{"amount": 1.0, "max_accuracy_drop": 0.01}' \
+        --out results/dropin_bounded.json                # LEGC with parameters beyond the defaults
 """
 
 import argparse
@@ -79,7 +81,7 @@ def _splits(y, how):
     return list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y))
 
 
-def _fit_one(kind, X_train, y_train, balanced):
+def _fit_one(kind, X_train, y_train, balanced, legc_params=None):
     from sklegc import LEGCPrunedClassifier
 
     if kind == "mlp":
@@ -87,7 +89,7 @@ def _fit_one(kind, X_train, y_train, balanced):
         weights = compute_sample_weight("balanced", y_train) if balanced else None
         fit_params = {} if weights is None else {"mlpclassifier__sample_weight": weights}
     else:
-        extra = {"class_weight": "balanced"} if balanced else {}
+        extra = dict(legc_params or {}, **({"class_weight": "balanced"} if balanced else {}))
         model = make_pipeline(StandardScaler(), LEGCPrunedClassifier(random_state=0, **extra))
         fit_params = {}
     with warnings.catch_warnings(record=True) as caught:
@@ -108,7 +110,7 @@ def warm_up():
         _fit_one(kind, X, y, False)
 
 
-def run_dataset(name, data_dir):
+def run_dataset(name, data_dir, legc_params=None):
     loader, how, balanced = SUITE[name]
     X, y = loader(data_dir)
     score = balanced_accuracy_score if balanced else accuracy_score
@@ -118,7 +120,7 @@ def run_dataset(name, data_dir):
     for kind in ("mlp", "legc"):
         scores, times, pruned, notes = [], [], [], set()
         for train, test in _splits(y, how):
-            model, elapsed, messages = _fit_one(kind, X[train], y[train], balanced)
+            model, elapsed, messages = _fit_one(kind, X[train], y[train], balanced, legc_params)
             scores.append(score(y[test], model.predict(X[test])))
             times.append(elapsed)
             notes.update(messages)
@@ -176,12 +178,18 @@ def main(argv=None):
     parser.add_argument("--out", default="results/dropin.json",
                         help="JSON file the results are appended to (resumed if present)")
     parser.add_argument("--table", metavar="JSON", help="only print the table of a run")
+    parser.add_argument("--legc", metavar="JSON", type=json.loads, default={},
+                        help="parameters given to LEGCPrunedClassifier beside random_state, as "
+                             "a JSON object (default: none, the defaults)")
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(Path(args.table).read_text())["datasets"]))
         return 0
     out = Path(args.out)
     saved = json.loads(out.read_text()) if out.is_file() else {"datasets": {}}
+    if saved.setdefault("legc_params", {}) != args.legc:
+        parser.error(f"{out} holds a run with --legc '{json.dumps(saved['legc_params'])}'; "
+                     "use another --out for other parameters")
     import sklearn
     import torch
 
@@ -193,7 +201,7 @@ def main(argv=None):
         warm_up()
     for name in todo:
         try:
-            saved["datasets"][name] = run_dataset(name, args.data_dir)
+            saved["datasets"][name] = run_dataset(name, args.data_dir, args.legc)
         except FileNotFoundError as exc:
             print(f"  {name}: skipped ({str(exc).splitlines()[0]})")
             continue

@@ -341,8 +341,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``nn.Linear`` layers (the default MLP); other modules are refused before training.
     mode : {"pt", "ft"}, default="pt"
         ``"pt"`` (LEGCNet-PT) traces only the start of the dense run (``trace_fraction``)
-        and stops dense training there, so that pruning costs a fraction of a training run;
-        ``"ft"`` (LEGCNet-FT) traces the whole dense run.
+        and stops dense training there (unless ``max_accuracy_drop`` needs the trained
+        dense network), so that pruning costs a fraction of a training run; ``"ft"``
+        (LEGCNet-FT) traces the whole dense run.
     trace_fraction : float in (0, 1] or "auto", default="auto"
         With ``mode="pt"``, the share of ``max_epochs`` traced (the paper: 0.1, rounded,
         at least one epoch); ``"auto"`` traces the epochs that give the windows the
@@ -415,9 +416,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         kept instead, with a :class:`PruningWarning`. ``pruning="imp"`` checks each
         round's trained network instead and stops at the first that loses more than
         allowed, keeping the round before (the dense network before the first).
-        ``accuracy_search_`` records what was tried. The dense network must be fully
-        trained: refused with ``mode="pt"``, and ``"random"`` and ``"snip"`` then train
-        it too.
+        ``accuracy_search_`` records what was tried. The comparison is with the fully
+        trained dense network: with ``mode="pt"`` the dense network is trained on,
+        untraced, to ``max_epochs`` after the decision has read its PT trace (so the fit
+        trains the dense network fully, then the sparse one), and ``"random"`` and
+        ``"snip"`` train it too.
     amount : int, float or None, default=None
         For the baselines, the number (int) or share (float) of weights to prune. With
         ``pruning="legc"``, prune exactly that many, ranked by p-value, instead of
@@ -428,7 +431,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     fine_tune : {"rewind", "continue", None}, default="rewind"
         ``"rewind"`` retrains the sparse network from the initial weights (the paper),
         ``"continue"`` trains on from the dense weights, ``None`` keeps the masked dense
-        weights (not with ``pruning="imp"``, which trains between rounds). When nothing is
+        weights (not with ``pruning="imp"``, which trains between rounds; with
+        ``pruning="legc"`` and ``mode="pt"`` only with ``max_accuracy_drop``, which trains
+        the dense network fully). When nothing is
         pruned the dense network is kept (and, in ``"pt"`` mode, trained on) rather than
         trained again.
     fine_tune_epochs : int or None, default=None
@@ -825,18 +830,13 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 "pruning='imp' trains the network after every round of pruning: use "
                 "fine_tune='rewind' (the lottery-ticket procedure) or 'continue'."
             )
-        if self.max_accuracy_drop is not None and self.pruning == "legc" and self.mode == "pt":
-            raise ValueError(
-                "max_accuracy_drop compares the pruned network with the fully trained dense "
-                "network, which mode='pt' does not train. Use mode='ft' with "
-                "max_accuracy_drop, or mode='pt' without it (max_sparsity or amount bound "
-                "what is pruned)."
-            )
-        if self.fine_tune is None and self.pruning == "legc" and self.mode == "pt":
+        if (self.fine_tune is None and self.pruning == "legc" and self.mode == "pt"
+                and self.max_accuracy_drop is None):
             raise ValueError(
                 "fine_tune=None keeps the dense weights, which mode='pt' trained only "
-                "partially. Use fine_tune='rewind' or 'continue' with mode='pt', or "
-                "mode='ft' with fine_tune=None."
+                "partially. Use fine_tune='rewind' or 'continue' with mode='pt', mode='ft' "
+                "with fine_tune=None, or mode='pt' with max_accuracy_drop (which trains the "
+                "dense network fully)."
             )
         if self.pruning == "legc" and self.window_size != "auto":
             need = min_window_size(self.embedding_dim, self.delay, self.le_steps, self.theiler_window)
@@ -1298,6 +1298,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 keep &= previous_keep
             dense = None
             if self._limits_accuracy(plan):
+                if self._partially_trained(net, plan):
+                    # The comparison is with the fully trained dense network: a PT run is
+                    # trained on, untraced, after the decision has read its trace.
+                    begin = time.perf_counter()
+                    self._train_on(net, data, plan)
+                    trained_on = time.perf_counter() - begin
+                    times["dense"] += trained_on
+                    start += trained_on  # not charged to the analysis
                 dense = self._plain_copy(net.module_)
                 keep = self._accuracy_limited_keep(dense, data, keep, previous_keep)
             newly_pruned = bool((~keep).any()) and (previous_keep is None
@@ -1380,6 +1388,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         """Train the dense network (tracing it for the method); returns the tracer or None."""
         self.epochs_to_target_ = {"dense": None, "sparse": None}
         self.n_dense_steps_ = 0
+        self._traced_epochs = 0
         self.dense_accuracy_ = self.dense_heldout_accuracy_ = self.accuracy_search_ = None
         # Random pruning and SNIP with rewind need no trained weights: there is no dense
         # phase, unless max_accuracy_drop compares with the dense network.
@@ -1408,11 +1417,29 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self._train(net, data, plan.dense_epochs, "dense", callbacks, batch, hold=hold)
         self._check_trace_length(tracer, plan, len(net.history) - start)
         self.epochs_to_target_["dense"] = callbacks[0][1].epoch_to_target_
+        self._traced_epochs = len(net.history) - start if plan.traced else 0
         self.n_dense_steps_ = sum(row.get("train_batch_count", 0) for row in net.history)
         self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
         if data.X_held is not None:
             self.dense_heldout_accuracy_ = accuracy(net.module_, *data.held_out)
         return tracer
+
+    def _partially_trained(self, net, plan):
+        """Whether the dense phase was a PT trace that stopped before ``max_epochs``."""
+        dense_run = sum(1 for row in net.history if row.get("phase") == "dense")
+        return plan.traced and self.mode == "pt" and dense_run < self.max_epochs
+
+    def _train_on(self, net, data, plan):
+        """Train a PT run's dense network on, untraced, to ``max_epochs`` epochs in all
+        (fewer if it converges); its held-out and decision-data accuracies are re-measured."""
+        dense_run = sum(1 for row in net.history if row.get("phase") == "dense")
+        callbacks = self._phase_callbacks(data, plan, False)
+        self._train(net, data, self.max_epochs - dense_run, "dense", callbacks, plan.batch_size)
+        if self.epochs_to_target_["dense"] is None and callbacks[0][1].epoch_to_target_:
+            self.epochs_to_target_["dense"] = dense_run + callbacks[0][1].epoch_to_target_
+        self.dense_accuracy_ = accuracy(net.module_, *data.monitor)
+        if data.X_held is not None:
+            self.dense_heldout_accuracy_ = accuracy(net.module_, *data.held_out)
 
     def _check_trace_length(self, tracer, plan, epochs):
         """Refuse a traced phase that ran ``epochs`` epochs and gave too few windows."""
@@ -1904,10 +1931,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if not newly_pruned and dense_run:
             # Nothing pruned: the dense network is the answer. A partial (PT) run is
             # trained on, without starting again.
-            remaining = self.max_epochs - dense_run
-            if plan.traced and self.mode == "pt" and remaining > 0:
-                self._train(net, data, remaining, "dense",
-                            self._phase_callbacks(data, plan, False), plan.batch_size)
+            if self._partially_trained(net, plan):
+                self._train_on(net, data, plan)
             return
         epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
         if epochs == 0:
@@ -1919,8 +1944,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         # (iris, PT: 200 steps against 1,216 + 12), and lose accuracy to training, not pruning.
         schedule = [(epochs, plan.batch_size)]
         if (self.fine_tune == "rewind" and plan.traced and plan.trace_batch_size is not None
-                and plan.trace_batch_size != plan.batch_size and dense_run):
-            first = min(epochs, dense_run)
+                and plan.trace_batch_size != plan.batch_size and self._traced_epochs):
+            first = min(epochs, self._traced_epochs)
             schedule = [(first, plan.trace_batch_size), (epochs - first, plan.batch_size)]
         done = 0
         for part, batch_size in schedule:

@@ -2,6 +2,7 @@
 max_accuracy_drop, SNIP, IMP, layer-matched random pruning, and the study built on them."""
 
 import json
+import math
 import warnings
 
 import numpy as np
@@ -193,9 +194,60 @@ def test_imp_stops_at_the_first_round_that_loses_too_much(cancer):
         assert clf.n_weights_pruned_ == totals[-1]
 
 
-def test_max_accuracy_drop_is_refused_with_pt_mode(small_problem):
-    with pytest.raises(ValueError, match="mode='pt' does not train"):
-        LEGCPrunedClassifier(**dict(FAST, mode="pt", max_accuracy_drop=0.01)).fit(*small_problem)
+@pytest.mark.parametrize("fine_tune", ["rewind", None])
+def test_max_accuracy_drop_in_pt_mode_compares_with_the_fully_trained_dense_network(
+        cancer, fine_tune):
+    X, y = cancer.X_train, cancer.y_train
+    params = dict(LIMITED, mode="pt", fine_tune=fine_tune)  # traces 1 of the 3 epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PruningWarning)
+        clf = LEGCPrunedClassifier(**params).fit(X, y)
+        full = LEGCPrunedClassifier(**dict(params, mode="ft")).fit(X, y)
+        # Nothing may be pruned: the dense network, trained on after its PT trace, is kept.
+        dense = LEGCPrunedClassifier(**dict(params, amount=0)).fit(X, y)
+    assert dense.n_weights_pruned_ == 0
+    rows = clf.net_.history
+    # The decision read the PT trace (the first epoch's windows) ...
+    assert [row.get("n_windows") for row in rows if row.get("n_windows")] == [
+        len(clf.lyapunov_)] == [full.net_.history[0]["n_windows"]]
+    # ... and the search compared with the dense network trained for all the epochs.
+    assert [row["phase"] for row in rows].count("dense") == LIMITED["max_epochs"]
+    assert clf.dense_heldout_accuracy_ == dense.heldout_accuracy_
+    assert 0 < clf.n_weights_pruned_ < clf.n_weights_
+    assert clf.heldout_accuracy_ >= clf.dense_heldout_accuracy_ - LIMITED["max_accuracy_drop"]
+    if fine_tune is None:
+        # The masked dense weights are the answer.
+        for coef, dense_coef, mask in zip(clf.coefs_, dense.coefs_, clf.mask_.values()):
+            np.testing.assert_array_equal(coef, dense_coef * mask.T)
+    else:
+        assert [row["phase"] for row in rows].count("sparse") == LIMITED["max_epochs"]
+
+
+def test_pt_fine_tuning_after_the_search_trains_as_the_dense_network_did():
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PruningWarning)
+        clf = LEGCPrunedClassifier(amount=1.0, max_accuracy_drop=0.05, max_epochs=60,
+                                   random_state=0).fit(X, y)
+    assert clf.trace_batch_size_ < clf.batch_size_ and clf.n_weights_pruned_ > 0
+    steps = {phase: [row["train_batch_count"] for row in clf.net_.history
+                     if row["phase"] == phase] for phase in ("dense", "sparse")}
+    traced = sum(1 for row in clf.net_.history if row.get("n_windows"))
+    # The dense network: its PT trace in small batches, then trained on in large ones ...
+    assert 0 < traced < len(steps["dense"]) <= 60
+    assert set(steps["dense"][traced:]) == {math.ceil(len(y) * 0.9 / clf.batch_size_)}
+    # ... and the rewound sparse network trains the same way.
+    assert steps["sparse"][:traced] == steps["dense"][:traced]
+    assert set(steps["sparse"][traced:]) <= set(steps["dense"][traced:])
+
+
+def test_fine_tune_none_in_pt_mode_needs_max_accuracy_drop(small_problem):
+    with pytest.raises(ValueError, match="with max_accuracy_drop"):
+        LEGCPrunedClassifier(**dict(FAST, mode="pt", fine_tune=None)).fit(*small_problem)
 
 
 def test_accuracy_limited_count_bisects_to_the_last_passing_count():
