@@ -406,3 +406,25 @@ def test_study_plan_and_a_quick_run(tmp_path, data_dir):
     assert len(json.loads(frame.loc["SNIP 50%", "shap"])) == 4
     report = write_report(tmp_path).read_text()
     assert "max_accuracy_drop=0.01" in report and "SHAP agreement" in report
+
+
+def test_the_study_report_prints_from_its_folder(tmp_path, capsys):
+    from sklegc.experiments.principled import COLUMNS, main, write_report
+
+    row = dict.fromkeys(COLUMNS, "")
+    rows = []
+    for seed, (dense, paper) in enumerate([(0.90, 0.92), (0.80, 0.81), (0.85, 0.84)]):
+        for method, accuracy, pruned in (("dense", dense, 0.0), ("LEGC paper", paper, 25.0)):
+            rows.append(dict(row, study="principled", dataset="iris", method=method,
+                             seed=seed, accuracy=accuracy, pct_pruned=pruned, cpu_s=1.0,
+                             fit_time_s=1.0))
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "cells.csv", index=False)
+    assert main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == write_report(tmp_path).read_text()
+    # LEGC paper - dense: +0.02, +0.01, -0.01 over the three seeds.
+    assert "| LEGC paper − dense | 0.0067 ± 0.0153 | 2 / 0 / 1 | 1 | 3 |" in printed
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nowhere")])

@@ -57,6 +57,7 @@ __all__ = [
     "estimated_epochs",
     "plan_cells",
     "run_principled_cell",
+    "report_text",
     "sign_test",
     "write_report",
 ]
@@ -454,7 +455,25 @@ def _paired_lines(frame, pairs, metric, label, digits=4, scale=1.0, only=None):
 
 
 def write_report(out, *, planned=None, quick=None):
-    """Write ``out/principled.md`` from the study's ``out/cells.csv``.
+    """Write ``out/principled.md`` from the study's ``out/cells.csv`` (:func:`report_text`).
+
+    Parameters
+    ----------
+    out : path-like
+    planned : int or None
+    quick : bool or None
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(out) / "principled.md"
+    path.write_text(report_text(out, planned=planned, quick=quick))
+    return path
+
+
+def report_text(out, *, planned=None, quick=None):
+    """The study's report, in Markdown, from ``out/cells.csv`` and ``out/runs.jsonl``.
 
     Parameters
     ----------
@@ -466,7 +485,7 @@ def write_report(out, *, planned=None, quick=None):
 
     Returns
     -------
-    pathlib.Path
+    str
     """
     from .report import _run_info
     from .runner import read_cells
@@ -485,9 +504,7 @@ def write_report(out, *, planned=None, quick=None):
     if planned is not None and len(frame) < planned:
         lines += [f"**Partial run: {len(frame)} of {planned} planned cells finished.**", ""]
     if frame.empty:
-        path = out / "principled.md"
-        path.write_text("\n".join(lines + ["No cells yet."]) + "\n")
-        return path
+        return "\n".join(lines + ["No cells yet."]) + "\n"
     wall = sum(r.get("wall_s", 0) for r in runs)
     seeds = sorted(set(frame["seed"]))
     lines += [
@@ -572,6 +589,23 @@ def write_report(out, *, planned=None, quick=None):
     lines += ["## Cost", "", "| method | mean wall s | mean CPU s |", "|---|---|---|"]
     for m in [m for m in METHODS if m in cost.index]:
         lines.append(f"| {m} | {cost.loc[m, 'fit_time_s']:.1f} | {cost.loc[m, 'cpu_s']:.1f} |")
-    path = out / "principled.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    """``python -m sklegc.experiments.principled DIR``: print the report of a study's
+    output folder (its ``cells.csv`` and ``runs.jsonl``) without writing anything."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split(":")[1].strip())
+    parser.add_argument("out", help="output folder of `python -m sklegc reproduce --study "
+                                    "principled` (holding cells.csv)")
+    args = parser.parse_args(argv)
+    if not (Path(args.out) / "cells.csv").is_file():
+        parser.error(f"{args.out} holds no cells.csv: pass the --out folder of a study run")
+    print(report_text(args.out), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
