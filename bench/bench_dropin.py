@@ -186,7 +186,8 @@ def main(argv=None):
         print(table(json.loads(Path(args.table).read_text())["datasets"]))
         return 0
     out = Path(args.out)
-    saved = json.loads(out.read_text()) if out.is_file() else {"datasets": {}}
+    saved = (json.loads(out.read_text()) if out.is_file()
+             else {"datasets": {}, "legc_params": args.legc})
     if saved.setdefault("legc_params", {}) != args.legc:
         parser.error(f"{out} holds a run with --legc '{json.dumps(saved['legc_params'])}'; "
                      "use another --out for other parameters")
