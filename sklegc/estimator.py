@@ -1663,6 +1663,29 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         return ("Trace a phase in which the network is still learning: "
                 + "; ".join(fixes) + ".")
 
+    def _untestable_message(self, result, what):
+        """Why no weight is testable, and what would make them testable."""
+        tested = ~np.isnan(result.pvalues)
+        # Lags 1..usable are tested for every weight: maxlag=usable makes every weight
+        # testable (a weight is untestable when any of its lags fails).
+        usable = int(np.argmin(np.append(tested.all(axis=0), False)))
+        failed = np.flatnonzero(~tested.any(axis=0)) + 1
+        if not usable or not len(failed):
+            return (f"no weight's Granger test could be computed (the {what} series, or "
+                    "every Lyapunov exponent series, is constant or collinear over the lags), "
+                    f"so nothing is pruned. {self._still_learning_hint()}")
+        K = len(self.effect_)
+        moves = np.flatnonzero(np.diff(self.effect_) != 0)
+        still = K - 1 - moves[-1] if len(moves) else K
+        why = (f"the {what} is constant over the last {still} of the {K} windows"
+               if still > 1 else f"the {what} is fitted exactly by its own lags")
+        lags = f"lag {failed[0]}" if len(failed) == 1 else f"lags {failed[0]}-{failed[-1]}"
+        return (f"no weight could be tested at every lag up to maxlag={result.maxlag}: at "
+                f"{lags} the Granger test failed for every weight ({why}), and a weight "
+                "with a failed lag counts as untestable, which untestable='keep' keeps (the "
+                f"authors' rule), so nothing is pruned. maxlag={usable} tests every weight at "
+                f"the lags that work; or: {self._still_learning_hint()}")
+
     def _legc_decision(self, tracer, plan):
         self.lyapunov_ = np.stack(tracer.lyapunov_)
         self.misclassification_ = np.asarray(tracer.misclassification_)
@@ -1697,13 +1720,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         # is untestable too: the rule must not read NaN as "not causal".
         untestable = result.untestable | np.isnan(result.pvalue)
         if untestable.all():
-            warnings.warn(
-                f"no weight's Granger test could be computed (the {what} series, or "
-                "every Lyapunov exponent series, is constant or collinear over the lags), so "
-                f"nothing is pruned. {self._still_learning_hint()}",
-                PruningWarning,
-                stacklevel=4,
-            )
+            warnings.warn(self._untestable_message(result, what), PruningWarning, stacklevel=4)
             return np.zeros(n, dtype=bool)
         rule = dict(significance=self.significance, correction=self.correction,
                     untestable_policy=self.untestable, max_sparsity=self.max_sparsity,

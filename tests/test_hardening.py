@@ -309,6 +309,31 @@ def test_all_untestable_weights_warn_and_prune_nothing(margin_problem, untestabl
     assert clf.score(X, y) == 1.0
 
 
+def test_an_effect_that_stops_moving_names_the_failed_lags_and_the_maxlag_that_works():
+    """The README's grid search met this on one of its folds: the misclassification rate
+    stopped changing after 6 of 45 windows, so every weight's test failed at lags 7-14."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, random_state=0)
+    rows = list(StratifiedKFold(3).split(X, y))[1][0]
+    X, y = StandardScaler().fit_transform(X[rows]), y[rows]
+    with pytest.warns(PruningWarning) as caught:
+        clf = LEGCPrunedClassifier(random_state=0).fit(X, y)
+    message = " ".join(str(w.message) for w in caught)
+    assert "at lags 7-14 the Granger test failed for every weight" in message
+    assert "constant over the last 39 of the 45 windows" in message
+    assert "maxlag=6 tests every weight" in message
+    tested = ~np.isnan(clf.granger_result_.pvalues)
+    assert tested[:, :6].all() and not tested[:, 6:].any()
+    assert np.ptp(clf.misclassification_[6:]) == 0 and clf.n_weights_pruned_ == 0
+    # The advice works: at maxlag=6 every weight is tested.
+    fixed = LEGCPrunedClassifier(random_state=0, maxlag=6).fit(X, y)
+    assert not fixed.granger_result_.untestable.any()
+
+
 # -- reproducibility ------------------------------------------------------------------------
 
 def test_same_seed_same_model_whatever_the_global_rngs(small_problem):
