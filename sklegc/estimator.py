@@ -405,7 +405,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         stratified, as ``early_stopping`` holds them out (the same rows when both are set),
         and never trained on. **Guaranteed**: the final network's accuracy on those rows
         is at least the dense network's minus ``max_accuracy_drop``
-        (``heldout_accuracy_ >= dense_heldout_accuracy_ - max_accuracy_drop``). Not
+        (``heldout_accuracy_ >= dense_heldout_accuracy_ - max_accuracy_drop``), and a
+        pruned network's is above what predicting the most frequent class gets on those
+        rows (``accuracy_search_["chance"]``; if the dense network's is not, the rows cannot
+        tell a pruned network from a broken one: nothing is pruned, with a
+        :class:`PruningWarning`). Not
         guaranteed: the same on other data (the held-out rows also chose how much to
         prune, so expect a larger drop on a test set, the more so the fewer the rows),
         nor that the most prunable count is found. How: the count is chosen by bisection
@@ -1765,6 +1769,20 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def _limits_accuracy(self, plan):
         return self.max_accuracy_drop is not None and plan.pruning != "none"
 
+    def _passing_accuracy(self, data):
+        """The held-out test of ``max_accuracy_drop``: ``(floor, chance, bar)``.
+
+        A network passes when its held-out accuracy is at least ``bar``: at least
+        ``floor``, the dense network's minus ``max_accuracy_drop``, and above ``chance``,
+        what predicting the most frequent class of the held-out rows gets (its weighted
+        share), so that a network that no longer tells the classes apart never passes,
+        however poor the dense one."""
+        y, w = data.y_held, data.w_held
+        counts = torch.bincount(y.long(), weights=None if w is None else w.double())
+        chance = (counts.max() / counts.sum()).item()
+        floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
+        return floor, chance, max(floor - _ACCURACY_EPS, chance + _ACCURACY_EPS)
+
     def _accuracy_limited_keep(self, dense, data, keep, previous_keep):
         """Prune the rule's candidates in ``pruning_order_`` only as far as the held-out
         accuracy of the masked dense weights (``dense``, a plain copy) stays above the floor."""
@@ -1774,7 +1792,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         layers = prunable_layers(dense)
         weights = [layer.weight.detach().clone() for _, layer in layers]
         offsets = np.cumsum([w.numel() for w in weights])[:-1]
-        floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
+        floor, chance, bar = self._passing_accuracy(data)
 
         def keep_first(n):
             kept = base.copy()
@@ -1788,19 +1806,26 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                     mask.reshape(weight.shape), dtype=weight.dtype, device=weight.device))
             return accuracy(dense, *data.held_out)
 
-        n, trials = accuracy_limited_count(len(order), accuracy_at, floor - _ACCURACY_EPS)
+        if self.dense_heldout_accuracy_ >= bar:
+            n, trials = accuracy_limited_count(len(order), accuracy_at, bar)
+        else:
+            n, trials = 0, []
+            if len(order):
+                warnings.warn(self._uninformative_heldout_message(chance), PruningWarning,
+                              stacklevel=4)
         with torch.no_grad():
             for (_, layer), weight in zip(layers, weights):
                 layer.weight.copy_(weight)
         self.accuracy_search_ = {
-            "dense": self.dense_heldout_accuracy_, "floor": floor, "candidates": len(order),
-            "trials": trials, "pruned": int(n + (~base).sum()), "fine_tuned": None,
-            "fallback": False}
-        if n == 0 and len(order):
+            "dense": self.dense_heldout_accuracy_, "floor": floor, "chance": chance,
+            "candidates": len(order), "trials": trials, "pruned": int(n + (~base).sum()),
+            "fine_tuned": None, "fallback": False}
+        if n == 0 and trials:
             warnings.warn(
                 f"max_accuracy_drop={self.max_accuracy_drop}: pruning even the first of the "
                 f"{len(order)} candidate weights lowered the held-out accuracy of the dense "
-                f"network ({self.dense_heldout_accuracy_:.4f}) below {floor:.4f}, so nothing "
+                f"network ({self.dense_heldout_accuracy_:.4f}) below {floor:.4f}, or to "
+                f"what predicting one class gets ({chance:.4f}), so nothing "
                 "is pruned. Allow a larger drop, or hold out more rows "
                 "(validation_fraction): with few rows one row is a large step.",
                 PruningWarning,
@@ -1808,14 +1833,26 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             )
         return keep_first(n)
 
+    def _uninformative_heldout_message(self, chance):
+        return (
+            f"max_accuracy_drop={self.max_accuracy_drop}: the dense network's held-out "
+            f"accuracy ({self.dense_heldout_accuracy_:.4f}) is no better than predicting the "
+            f"most frequent class ({chance:.4f}), so the held-out rows cannot tell a pruned "
+            "network from one that no longer separates the classes; nothing is pruned. Hold "
+            "out more rows (validation_fraction, with early_stopping the same rows), above "
+            "all of the rare classes, or bound the pruning by count (amount, max_sparsity) "
+            "instead.")
+
     def _hold_accuracy(self, net, data, keep, dense):
         """After fine-tuning: keep the masked dense weights instead if the held-out accuracy
         fell below the floor (they passed it in the search)."""
         search = self.accuracy_search_
         final = accuracy(net.module_, *data.held_out)
-        if self.fine_tune is not None and self.n_weights_pruned_:
+        if not self.n_weights_pruned_:
+            return  # the dense network: nothing to fall back to
+        if self.fine_tune is not None:
             search["fine_tuned"] = final
-        if final >= search["floor"] - _ACCURACY_EPS:
+        if final >= self._passing_accuracy(data)[2]:
             return
         layers = prunable_layers(net.module_)
         remove_masks(layers)
@@ -1827,7 +1864,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             f"fine-tuning the network with {self.n_weights_pruned_} of {self.n_weights_} "
             f"weights pruned lowered the held-out accuracy to {final:.4f}, below "
             f"{search['floor']:.4f} (dense {search['dense']:.4f} - max_accuracy_drop="
-            f"{self.max_accuracy_drop}); the trained dense weights with the same mask, which "
+            f"{self.max_accuracy_drop}) or to what predicting one class gets "
+            f"({search['chance']:.4f}); the trained dense weights with the same mask, which "
             "passed, are kept instead. Fine-tune longer (fine_tune_epochs) or with "
             "fine_tune='continue'.",
             PruningWarning,
@@ -1845,12 +1883,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
         limited = self._limits_accuracy(plan)
         if limited:
-            floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
+            floor, chance, bar = self._passing_accuracy(data)
             passed = (keep, self._plain_copy(net.module_).state_dict())
             self.accuracy_search_ = {
-                "dense": self.dense_heldout_accuracy_, "floor": floor,
+                "dense": self.dense_heldout_accuracy_, "floor": floor, "chance": chance,
                 "candidates": totals[-1], "trials": [], "pruned": 0, "fine_tuned": None,
                 "fallback": False}
+            if self.dense_heldout_accuracy_ < bar and totals[-1] > int((~keep).sum()):
+                warnings.warn(self._uninformative_heldout_message(chance), PruningWarning,
+                              stacklevel=3)
+                totals = []
         order = [np.empty(0, dtype=np.intp)]
         self.lyapunov_ = self.misclassification_ = self.window_ends_ = None
         self.window_loss_ = self.effect_ = self.saliency_ = None
@@ -1882,7 +1924,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 continue
             held = accuracy(net.module_, *data.held_out)
             self.accuracy_search_["trials"].append((self.n_weights_pruned_, held))
-            if held < floor - _ACCURACY_EPS:
+            if held < bar:
                 kept, state = passed
                 remove_masks(layers)
                 net.module_.load_state_dict(state)
@@ -1893,7 +1935,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                     f"pruning='imp': round {round_} ({total} weights pruned) lowered the "
                     f"held-out accuracy to {held:.4f}, below {floor:.4f} (dense "
                     f"{self.dense_heldout_accuracy_:.4f} - "
-                    f"max_accuracy_drop={self.max_accuracy_drop}); the network of round "
+                    f"max_accuracy_drop={self.max_accuracy_drop}) or to what predicting one "
+                    f"class gets ({chance:.4f}); the network of round "
                     f"{round_ - 1}{' (the dense network)' if round_ == 1 else ''} is kept.",
                     PruningWarning,
                     stacklevel=3,

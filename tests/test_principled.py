@@ -428,3 +428,30 @@ def test_the_study_report_prints_from_its_folder(tmp_path, capsys):
     assert "| LEGC paper − dense | 0.0067 ± 0.0153 | 2 / 0 / 1 | 1 | 3 |" in printed
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nowhere")])
+
+
+def test_max_accuracy_drop_never_passes_a_network_no_better_than_one_class():
+    """1% positives, balanced class weights: on this fold the held-out rows hold 2
+    positives and the dense network gets neither right, so its weighted held-out accuracy
+    is below what predicting the majority class gets. Any pruned network, even one that
+    predicts a constant, passed dense - 0.01 alone (the drop-in bench pruned 99.7% here)."""
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = make_classification(2000, n_features=10, weights=[0.99], random_state=0)
+    rows = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))[2][0]
+    X, y = StandardScaler().fit_transform(X[rows]), y[rows]
+    with pytest.warns(PruningWarning, match="no better than predicting the most frequent"):
+        clf = LEGCPrunedClassifier(random_state=0, class_weight="balanced", amount=1.0,
+                                   max_accuracy_drop=0.01).fit(X, y)
+    _, y_held = held_out_rows(X, y, 0)
+    weights = compute_sample_weight("balanced", y)
+    w_held = held_out_rows(weights[:, None], y, 0)[0][:, 0]
+    chance = max(w_held[y_held == c].sum() for c in (0, 1)) / w_held.sum()
+    search = clf.accuracy_search_
+    assert y_held.sum() == 2
+    assert search["chance"] == pytest.approx(chance)
+    assert search["dense"] <= chance and search["trials"] == []
+    assert clf.n_weights_pruned_ == 0 and clf.heldout_accuracy_ == search["dense"]
