@@ -1778,7 +1778,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         share), so that a network that no longer tells the classes apart never passes,
         however poor the dense one."""
         y, w = data.y_held, data.w_held
-        counts = torch.bincount(y.long(), weights=None if w is None else w.double())
+        counts = torch.bincount(y.long(), weights=None if w is None else w.double()).double()
         chance = (counts.max() / counts.sum()).item()
         floor = self.dense_heldout_accuracy_ - self.max_accuracy_drop
         return floor, chance, max(floor - _ACCURACY_EPS, chance + _ACCURACY_EPS)
