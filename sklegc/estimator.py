@@ -394,7 +394,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         ``EMPTY`` in :meth:`pruning_report` and goes on; ``"raise"`` refuses with a
         ``ValueError`` before fine-tuning.
     max_sparsity : float in [0, 1] or None, default=None
-        Prune at most this share of the weights, least causal first (beyond the paper).
+        Prune at most this share of the weights (of the hidden units with
+        ``granularity="neuron"``), least causal first (beyond the paper); it also caps
+        ``amount``, for the method and the baselines alike.
     max_accuracy_drop : float in [0, 1] or None, default=None
         Accuracy-constrained pruning (beyond the paper): prune in the method's order
         (``pruning_order_``: least causal, smallest, least sensitive first; random for
@@ -829,6 +831,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 "[0, 1]) of weights to prune, e.g. amount=0.1 (with max_accuracy_drop, "
                 "amount=1.0 prunes as far as the held-out accuracy allows)."
             )
+        if self.pruning == "imp" and (self.amount == 1.0 and isinstance(self.amount, float)):
+            raise ValueError(
+                "pruning='imp' with amount=1.0 prunes 1 - (1 - 1.0) ** (1 / imp_rounds) = "
+                "every weight in its first round: no round trains a network (and none can "
+                "pass max_accuracy_drop). Give the share to reach in "
+                "the last round, e.g. amount=0.99 with imp_rounds=5 (each round then prunes "
+                "60% of the remaining weights)."
+            )
         if self.pruning == "imp" and self.fine_tune is None:
             raise ValueError(
                 "pruning='imp' trains the network after every round of pruning: use "
@@ -1171,7 +1181,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         :class:`_Data`); ``early_stopping=False`` holds nothing out."""
         if early_stopping is None:
             early_stopping = self.early_stopping
-            hold_out = early_stopping or self.max_accuracy_drop is not None
+            hold_out = early_stopping or (self.max_accuracy_drop is not None
+                                          and self.pruning != "none")
         else:
             hold_out = early_stopping
         X_val = y_val = w_val = None
@@ -1183,16 +1194,31 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 parts = train_test_split(*arrays, test_size=self.validation_fraction,
                                          stratify=y, random_state=seed)
             except ValueError as exc:
+                # sklearn names the side that is too small for one row of every class.
+                way = "smaller" if "train_size" in str(exc) else "larger"
                 raise ValueError(
                     f"{reason} could not hold out a stratified validation_fraction="
                     f"{self.validation_fraction} of {len(y)} rows: {_sentence(exc)} Use a "
-                    f"larger validation_fraction, more data, or {off}."
+                    f"{way} validation_fraction, more data, or {off}."
                 ) from exc
             X, X_val, y, y_val = parts[:4]
             weight, w_val = (None, None) if weight is None else parts[4:]
             if len(y_val) < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "validation_fraction or the size of your dataset.")
+            unseen = np.setdiff1d(np.unique(y), np.unique(y_val))
+            if len(unseen) and self.max_accuracy_drop is not None and self.pruning != "none":
+                counts = np.bincount(y)[unseen]
+                warnings.warn(
+                    f"max_accuracy_drop: the {len(y_val)} held-out rows hold no row of "
+                    f"class(es) {self.classes_[unseen].tolist()} ({', '.join(map(str, counts))} "
+                    "training rows), so the accuracy bound cannot see them: pruning may "
+                    "lose them unnoticed. Hold out at least one row of every class (a larger "
+                    f"validation_fraction: at least {1 / counts.min():.2g} here), or bound "
+                    "the pruning by count (amount, max_sparsity).",
+                    PruningWarning,
+                    stacklevel=4,
+                )
         acc = np.arange(len(y))
         if len(y) > _MONITOR_ROWS:
             acc = np.sort(check_random_state(seed).choice(len(y), _MONITOR_ROWS, replace=False))
@@ -1609,17 +1635,31 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         layers = prunable_layers(net.module_)
         if plan.pruning == "snip":
             self.saliency_ = self._connection_sensitivity(net, data, initial_state, seed)
-            keep = saliency_keep(layers, self.saliency_, self.amount)
+            keep = saliency_keep(layers, self.saliency_, self._capped_amount(self.n_weights_))
             self.pruning_order_ = pruning_order(-self.saliency_, ~keep)
             return keep
-        baseline = unit_baseline_keep if self.granularity == "neuron" else baseline_keep
-        keep = baseline(layers, plan.pruning, self.amount, seed)
+        if self.granularity == "neuron":
+            shapes = [shape for _, shape in self.weight_layers_]
+            amount = self._capped_amount(sum(shape[0] for shape in shapes[:-1]))
+            keep = unit_baseline_keep(layers, plan.pruning, amount, seed)
+        else:
+            keep = baseline_keep(layers, plan.pruning, self._capped_amount(self.n_weights_), seed)
         if plan.pruning == "magnitude":
             key = -np.abs(self._flat_weights(net.module_))
         else:
             key = np.random.default_rng(seed).random(self.n_weights_)
         self.pruning_order_ = pruning_order(key, ~keep)
         return keep
+
+    def _capped_amount(self, n):
+        """``amount`` for the baselines, at most ``max_sparsity`` of the ``n`` weights (or
+        hidden units); the Granger rule caps it itself (:func:`sklegc.masks.noncausal_mask`)."""
+        if self.max_sparsity is None:
+            return self.amount
+        count = (int(round(self.amount * n)) if isinstance(self.amount, float)
+                 else int(self.amount))
+        cap = int(np.floor(self.max_sparsity * n))
+        return self.amount if count <= cap else cap
 
     def _check_granularity(self, plan):
         """Refuse, before training, a neuron-level pruning the network cannot have."""
@@ -1838,10 +1878,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             f"max_accuracy_drop={self.max_accuracy_drop}: the dense network's held-out "
             f"accuracy ({self.dense_heldout_accuracy_:.4f}) is no better than predicting the "
             f"most frequent class ({chance:.4f}), so the held-out rows cannot tell a pruned "
-            "network from one that no longer separates the classes; nothing is pruned. Hold "
-            "out more rows (validation_fraction, with early_stopping the same rows), above "
-            "all of the rare classes, or bound the pruning by count (amount, max_sparsity) "
-            "instead.")
+            "network from one that no longer separates the classes; nothing is pruned. If "
+            "the dense network did not learn (see its training accuracy, dense_accuracy_), "
+            "train it longer or larger; if it did, hold out more rows (validation_fraction, "
+            "with early_stopping the same rows), above all of the rare classes; or bound the "
+            "pruning by count (amount, max_sparsity) instead.")
 
     def _hold_accuracy(self, net, data, keep, dense):
         """After fine-tuning: keep the masked dense weights instead if the held-out accuracy
@@ -1879,7 +1920,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         before."""
         layers = prunable_layers(net.module_)
         keep = np.ones(self.n_weights_, dtype=bool) if previous_keep is None else previous_keep
-        totals = imp_schedule(self.n_weights_, self.amount, self.imp_rounds)
+        totals = imp_schedule(self.n_weights_, self._capped_amount(self.n_weights_),
+                              self.imp_rounds)
         epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
         limited = self._limits_accuracy(plan)
         if limited:

@@ -37,11 +37,13 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     untestable_policy : {"keep", "prune"}, default="keep"
         What happens to untestable weights; the authors' code kept them.
     max_sparsity : float in [0, 1] or None, default=None
-        Prune at most this fraction of all weights, the least causal (largest p) first.
+        Prune at most this fraction of all weights, the least causal (largest p) first
+        (also with ``amount``).
     amount : int, float or None, default=None
         Instead of the ``significance`` rule, prune exactly this many weights (int) or this
-        fraction of the weights (float), least causal first; untestable weights rank after
-        every testable one when they are kept, before them when they are pruned.
+        fraction of the weights (float), least causal first (at most ``max_sparsity``);
+        untestable weights rank after every testable one when they are kept, before them
+        when they are pruned.
 
     Returns
     -------
@@ -53,6 +55,9 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     >>> import numpy as np
     >>> noncausal_mask(np.array([0.01, 0.2, np.nan]), np.array([False, False, True]))
     array([False,  True, False])
+    >>> noncausal_mask(np.array([0.01, 0.2, 0.5]), np.zeros(3, bool), amount=1.0,
+    ...                max_sparsity=0.4)
+    array([False, False,  True])
     """
     pvalues = np.asarray(pvalues, dtype=float)
     untestable = np.asarray(untestable, dtype=bool)
@@ -60,6 +65,8 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     key = causality_key(pvalues, untestable, untestable_policy)
     if amount is not None:
         n_prune = int(round(amount * n)) if isinstance(amount, float) else int(amount)
+        if max_sparsity is not None:
+            n_prune = min(n_prune, int(np.floor(max_sparsity * n)))
         return _prune_largest(key, n_prune)
     testable = ~untestable
     causal = np.zeros(n, dtype=bool)

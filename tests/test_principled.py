@@ -146,7 +146,10 @@ def test_max_accuracy_drop_holds_on_the_held_out_rows(cancer, pruning, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PruningWarning)
         clf = LEGCPrunedClassifier(**dict(LIMITED, pruning=pruning, random_state=seed)).fit(X, y)
-        dense = LEGCPrunedClassifier(**dict(LIMITED, pruning="none", random_state=seed)).fit(X, y)
+        # Nothing to prune: the dense network, trained on the same rows (the held-out ones
+        # left out), is kept.
+        dense = LEGCPrunedClassifier(**dict(LIMITED, pruning="magnitude", amount=0,
+                                            random_state=seed)).fit(X, y)
     X_held, y_held = held_out_rows(X, y, seed)
     # The held-out rows are the ones the estimator reports on, and were not trained on: the
     # dense network trained without them scores the same on them.
@@ -171,7 +174,7 @@ def test_a_fine_tuning_that_loses_accuracy_gives_way_to_the_masked_dense_weights
     assert search["fallback"] and search["fine_tuned"] < search["floor"]
     passing = dict(search["trials"])[clf.n_weights_pruned_]
     assert clf.heldout_accuracy_ == passing >= search["floor"]
-    dense = LEGCPrunedClassifier(**dict(LIMITED, pruning="none")).fit(X, y)
+    dense = LEGCPrunedClassifier(**dict(LIMITED, pruning="magnitude", amount=0)).fit(X, y)
     for coef, dense_coef, mask in zip(clf.coefs_, dense.coefs_, clf.mask_.values()):
         np.testing.assert_array_equal(coef, dense_coef * mask.T)
 
@@ -455,3 +458,58 @@ def test_max_accuracy_drop_never_passes_a_network_no_better_than_one_class():
     assert search["chance"] == pytest.approx(chance)
     assert search["dense"] <= chance and search["trials"] == []
     assert clf.n_weights_pruned_ == 0 and clf.heldout_accuracy_ == search["dense"]
+
+
+@pytest.mark.parametrize("params", [
+    dict(pruning="legc", amount=0.5),
+    dict(pruning="magnitude", amount=0.5),
+    dict(pruning="random", amount=15),
+    dict(pruning="legc", amount=1.0, max_accuracy_drop=1.0),
+])
+def test_max_sparsity_caps_amount(small_problem, params):
+    X, y = small_problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PruningWarning)
+        capped = LEGCPrunedClassifier(**dict(FAST, max_sparsity=0.3, **params)).fit(X, y)
+        free = LEGCPrunedClassifier(**dict(FAST, **params)).fit(X, y)
+    assert capped.n_weights_pruned_ == int(0.3 * capped.n_weights_) < free.n_weights_pruned_
+    # Ranked pruning keeps the first of the weights the uncapped rule prunes, in its order
+    # (random pruning draws its count afresh).
+    first = np.sort(free.pruning_order_[:capped.n_weights_pruned_])
+    if params["pruning"] != "random" and params.get("max_accuracy_drop") is None:
+        np.testing.assert_array_equal(np.flatnonzero(capped.pruned_), first)
+
+
+def test_imp_refuses_amount_one():
+    with pytest.raises(ValueError, match="every weight in its first round.*amount=0.99"):
+        LEGCPrunedClassifier(pruning="imp", amount=1.0).fit(np.eye(4), [0, 1, 0, 1])
+
+
+def test_a_class_without_held_out_rows_is_named(small_problem):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    rows = np.r_[0:100, 100:103]  # class 2: 3 rows, none of them held out
+    with pytest.warns(PruningWarning, match=r"no row of class\(es\) \[2\] \(3 training rows\)"):
+        LEGCPrunedClassifier(**dict(FAST, pruning="magnitude", amount=0.3,
+                                    max_accuracy_drop=0.01)).fit(X[rows], y[rows])
+
+
+def test_validation_fraction_errors_say_which_way_to_move_it():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="Use a smaller validation_fraction"):
+        LEGCPrunedClassifier(pruning="magnitude", amount=0.3, max_accuracy_drop=0.01,
+                             validation_fraction=0.99).fit(X, y)
+    with pytest.raises(ValueError, match="Use a larger validation_fraction"):
+        LEGCPrunedClassifier(pruning="magnitude", amount=0.3, max_accuracy_drop=0.01,
+                             validation_fraction=0.01).fit(X, y)
+
+
+def test_pruning_none_holds_nothing_out_for_max_accuracy_drop(small_problem):
+    X, y = small_problem
+    bounded = LEGCPrunedClassifier(**dict(FAST, pruning="none", max_accuracy_drop=0.01)).fit(X, y)
+    plain = LEGCPrunedClassifier(**dict(FAST, pruning="none")).fit(X, y)
+    assert bounded.heldout_accuracy_ is None and bounded.accuracy_search_ is None
+    np.testing.assert_array_equal(bounded.predict_proba(X), plain.predict_proba(X))
