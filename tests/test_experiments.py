@@ -173,3 +173,43 @@ def test_replayed_trace_prunes_like_a_full_fit(data_dir):
     np.testing.assert_array_equal(replay.pruned_, full.pruned_)
     assert replay.n_weights_pruned_ == 21
     assert replay.n_dense_steps_ == 0 < full.n_dense_steps_
+
+
+def test_a_cell_cut_short_by_ctrl_c_is_not_recorded(tmp_path, data_dir, monkeypatch):
+    """skorch ends training quietly on a KeyboardInterrupt during a fit, so the fit returns
+    as if finished; the runner must not take that row for a result."""
+    import json
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    import sklegc.experiments.runner as runner
+    from sklegc import LEGCPrunedClassifier
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    real = runner.run_cell
+    trained = []
+
+    def run_cell(cell, **kwargs):
+        if cell.method != "dense":
+            return real(cell, **kwargs)
+        X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+        clf = LEGCPrunedClassifier(pruning="none", max_epochs=10, callbacks=[CtrlC()])
+        clf.fit(X, y)  # returns: skorch caught the interrupt
+        trained.append(clf.n_iter_)
+        return real(cell, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    cells = [Cell("tables", "iris", "dense", 0)]
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(cells, tmp_path, data_dir=data_dir, quick=True, n_jobs=1, progress=False)
+    assert trained == [2]
+    assert read_cells(tmp_path / "cells.csv").empty
+    log = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert log[-1]["interrupted"] and log[-1]["ran"] == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -481,17 +481,31 @@ def _init_worker():
 
     # Two workers on two cores: one thread each, or they fight over the cores.
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+# Set by a Ctrl-C or kill in this process. skorch ends training quietly on a
+# KeyboardInterrupt raised during a fit, so the fit returns as if finished: the flag tells
+# the runner that the cell's training was cut short, and that it is not a result.
+_STOP = threading.Event()
 
 
 def _interrupt(signum, frame):
+    _STOP.set()
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _run_cell_safely(cell, kwargs):
     try:
-        return cell, run_cell(cell, **kwargs), None
+        row = run_cell(cell, **kwargs)
     except Exception:  # a failed cell is logged and retried by the next run, not fatal
-        return cell, None, traceback.format_exc()
+        row, error = None, traceback.format_exc()
+    else:
+        error = None
+    if _STOP.is_set():
+        raise KeyboardInterrupt("interrupted during a cell, whose row is not kept")
+    return cell, row, error
 
 
 def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, progress=True,
@@ -562,10 +576,12 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
     failed_methods = set()
     pool = None
     interrupted = False
-    # `kill` (SIGTERM) ends the run like Ctrl-C: finished cells are in the CSV, and the
-    # invocation is logged.
+    # Ctrl-C (SIGINT) and `kill` (SIGTERM) end the run: finished cells are in the CSV, the
+    # cell cut short is not (see _STOP), and the invocation is logged.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    _STOP.clear()
+    previous_handlers = ({sig: signal.signal(sig, _interrupt)
+                          for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {})
     if n_jobs > 1:
         pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"),
                                    initializer=_init_worker)
@@ -622,8 +638,8 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
         if pool is not None:
             # Interrupted: the workers got the same signal; do not wait for their cells.
             pool.shutdown(wait=not interrupted, cancel_futures=True)
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_handler)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
         bar.close()
         writer.close()
         wall = time.perf_counter() - start
