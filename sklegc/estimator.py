@@ -1889,11 +1889,12 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         fell below the floor (they passed it in the search)."""
         search = self.accuracy_search_
         final = accuracy(net.module_, *data.held_out)
-        if not self.n_weights_pruned_:
-            return  # the dense network: nothing to fall back to
-        if self.fine_tune is not None:
+        if self.fine_tune is not None and self.n_weights_pruned_:
             search["fine_tuned"] = final
-        if final >= self._passing_accuracy(data)[2]:
+        bar = self._passing_accuracy(data)[2]
+        if final >= bar or search["dense"] < bar:
+            # Passed; or the dense network itself does not pass, so nothing was pruned (and
+            # _accuracy_limited_keep said why).
             return
         layers = prunable_layers(net.module_)
         remove_masks(layers)
