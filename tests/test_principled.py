@@ -513,3 +513,17 @@ def test_pruning_none_holds_nothing_out_for_max_accuracy_drop(small_problem):
     plain = LEGCPrunedClassifier(**dict(FAST, pruning="none")).fit(X, y)
     assert bounded.heldout_accuracy_ is None and bounded.accuracy_search_ is None
     np.testing.assert_array_equal(bounded.predict_proba(X), plain.predict_proba(X))
+
+
+def test_paired_lines_count_wins_in_the_metric_s_direction():
+    import pandas as pd
+
+    from sklegc.experiments.principled import _paired_lines
+
+    frame = pd.DataFrame([dict(dataset="iris", seed=s, method=m, shift=v)
+                          for s, (a, b) in enumerate([(0.1, 0.3), (0.2, 0.4), (0.5, 0.1)])
+                          for m, v in (("a", a), ("b", b))])
+    higher, lower = (_paired_lines(frame, [("a", "b")], "shift", "x", lower_is_better=flag)[2]
+                     for flag in (False, True))
+    # a - b = -0.2, -0.2, +0.4: larger in one pair, smaller (closer) in two.
+    assert "| 1 / 0 / 2 |" in higher and "| 2 / 0 / 1 |" in lower

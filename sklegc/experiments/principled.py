@@ -437,7 +437,10 @@ def _by_dataset(frame, methods, metric, digits=3, scale=1.0):
     return lines
 
 
-def _paired_lines(frame, pairs, metric, label, digits=4, scale=1.0, only=None):
+def _paired_lines(frame, pairs, metric, label, digits=4, scale=1.0, only=None,
+                  lower_is_better=False):
+    """Paired differences ``a - b``; "a better" counts the pairs where ``a`` is better (the
+    larger value, or the smaller with ``lower_is_better``)."""
     piv = frame.pivot_table(index=["dataset", "seed"], columns="method", values=metric)
     lines = [f"| {label}: a − b | mean ± std | a better / equal / worse | sign test p | pairs |",
              "|---|---|---|---|---|"]
@@ -448,6 +451,8 @@ def _paired_lines(frame, pairs, metric, label, digits=4, scale=1.0, only=None):
         if only is not None:
             diff = diff[diff.index.isin(only)]
         r = sign_test(diff)
+        if lower_is_better:
+            r["wins"], r["losses"] = r["losses"], r["wins"]
         p = "—" if np.isnan(r["p"]) else f"{r['p']:.3g}"
         lines.append(f"| {a} − {b} | {_fmt(r['mean'], r['std'], digits)} "
                      f"| {r['wins']} / {r['ties']} / {r['losses']} | {p} | {r['n']} |")
@@ -527,6 +532,9 @@ def report_text(out, *, planned=None, quick=None):
                              "test accuracy"), ""]
 
     limited = [m for m, spec in METHODS.items() if spec.group == "<=1%"]
+    rankings = [m for m in limited if METHODS[m].pruning == "legc"]
+    limited_pairs = [(a, b) for i, a in enumerate(rankings) for b in
+                     rankings[i + 1:] + [m for m in limited if m not in rankings]]
     sub = frame[frame["method"].isin(limited)]
     n_ok = (sub["within_drop"].astype(str) == "True").sum()
     n_fallback = (sub["fallback"].astype(str) == "True").sum()
@@ -538,10 +546,8 @@ def report_text(out, *, planned=None, quick=None):
               f"Held-out accuracy within {MAX_DROP} of the dense network's: {n_ok} of "
               f"{len(sub)} fits; fine-tuned network replaced by the masked dense weights (or "
               f"an earlier IMP round): {n_fallback}.", "",
-              *_paired_lines(frame, [("LEGC calibrated <=1%", m) for m in limited[1:]],
-                             "pct_pruned", "% pruned", 1), "",
-              *_paired_lines(frame, [("LEGC calibrated <=1%", m) for m in limited[1:]],
-                             "accuracy", "test accuracy"), ""]
+              *_paired_lines(frame, limited_pairs, "pct_pruned", "% pruned", 1), "",
+              *_paired_lines(frame, limited_pairs, "accuracy", "test accuracy"), ""]
 
     for group, source in (("@paper", TRACER), ("@calibrated", "LEGC calibrated"),
                           ("50%", "LEGC rank 50%")):
@@ -573,9 +579,9 @@ def report_text(out, *, planned=None, quick=None):
                       "", *_by_dataset(merged, methods, "shift"), "",
                       "Spearman rho of the importances with the dense network's (1 = same "
                       "ranking):", "", *_by_dataset(merged, methods, "spearman"), "",
-                      *_paired_lines(merged, [(m, source) for m in methods[1:]], "shift",
-                                     "shift (positive: the baseline is further from dense)",
-                                     only=pruning),
+                      *_paired_lines(merged, [(source, m) for m in methods[1:]], "shift",
+                                     "shift (lower: closer to the dense network)",
+                                     only=pruning, lower_is_better=True),
                       "", *_paired_lines(merged, [(source, m) for m in methods[1:]],
                                          "spearman", "Spearman", only=pruning),
                       "", f"(pairs where {source} pruned at least one weight)", ""]
@@ -597,7 +603,8 @@ def main(argv=None):
     output folder (its ``cells.csv`` and ``runs.jsonl``) without writing anything."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__.split(":")[1].strip())
+    parser = argparse.ArgumentParser(prog="python -m sklegc.experiments.principled",
+                                     description=main.__doc__.split(":")[1].strip())
     parser.add_argument("out", help="output folder of `python -m sklegc reproduce --study "
                                     "principled` (holding cells.csv)")
     args = parser.parse_args(argv)
