@@ -2489,7 +2489,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             lines.append(f"accuracy on the held-out rows: dense "
                          f"{self.dense_heldout_accuracy_:.4f}, final "
                          f"{self.heldout_accuracy_:.4f}{limit}")
-        lines.append(f"epochs to target accuracy: {self.epochs_to_target_}")
+        if self.target_accuracy is not None:
+            reached = ", ".join(f"{phase} {'not reached' if epoch is None else epoch}"
+                                for phase, epoch in self.epochs_to_target_.items())
+            lines.append(f"epochs to target_accuracy={self.target_accuracy}: {reached}")
         if compression is not None:
             lines.append(f"compressed: {self.n_units_removed_} hidden units removed; the "
                          f"layers' tensors take {total['bytes after']:,} bytes "

@@ -199,6 +199,12 @@ def test_pruning_report_lists_every_layer(small_problem):
     assert frame["pruned"].iloc[-1] == clf.n_weights_pruned_
     text = clf.pruning_report()
     assert "maxlag=3" in text and "total" in text
+    assert "target_accuracy" not in text  # none was set
+    targeted = LEGCPrunedClassifier(**{**FAST, "significance": 0.3, "target_accuracy": 0.5,
+                                       "random_state": 0}).fit(X, y)
+    reached = targeted.epochs_to_target_
+    assert (f"epochs to target_accuracy=0.5: dense {reached['dense'] or 'not reached'}, "
+            f"sparse {reached['sparse'] or 'not reached'}") in targeted.pruning_report()
 
 
 def test_too_few_windows_is_refused_before_training(small_problem):
