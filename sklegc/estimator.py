@@ -72,6 +72,7 @@ from .masks import (
     imp_schedule,
     noncausal_mask,
     noncausal_units,
+    pruned_count,
     pruning_order,
     refresh_masked_weights,
     remove_masks,
@@ -1328,14 +1329,13 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 keep &= previous_keep
             dense = None
             if self._limits_accuracy(plan):
-                if self._partially_trained(net, plan):
-                    # The comparison is with the fully trained dense network: a PT run is
-                    # trained on, untraced, after the decision has read its trace.
-                    begin = time.perf_counter()
-                    self._train_on(net, data, plan)
-                    trained_on = time.perf_counter() - begin
-                    times["dense"] += trained_on
-                    start += trained_on  # not charged to the analysis
+                # The comparison is with the fully trained dense network: a PT run is
+                # trained on, untraced, after the decision has read its trace.
+                begin = time.perf_counter()
+                self._train_on(net, data, plan)
+                trained_on = time.perf_counter() - begin
+                times["dense"] += trained_on
+                start += trained_on  # not charged to the analysis
                 dense = self._plain_copy(net.module_)
                 keep = self._accuracy_limited_keep(dense, data, keep, previous_keep)
             newly_pruned = bool((~keep).any()) and (previous_keep is None
@@ -1454,15 +1454,13 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             self.dense_heldout_accuracy_ = accuracy(net.module_, *data.held_out)
         return tracer
 
-    def _partially_trained(self, net, plan):
-        """Whether the dense phase was a PT trace that stopped before ``max_epochs``."""
-        dense_run = sum(1 for row in net.history if row.get("phase") == "dense")
-        return plan.traced and self.mode == "pt" and dense_run < self.max_epochs
-
     def _train_on(self, net, data, plan):
-        """Train a PT run's dense network on, untraced, to ``max_epochs`` epochs in all
-        (fewer if it converges); its held-out and decision-data accuracies are re-measured."""
+        """If the dense phase was a PT trace that stopped before ``max_epochs``, train the
+        dense network on, untraced, to ``max_epochs`` epochs in all (fewer if it converges),
+        and measure its held-out and decision-data accuracies again."""
         dense_run = sum(1 for row in net.history if row.get("phase") == "dense")
+        if not (plan.traced and self.mode == "pt" and dense_run < self.max_epochs):
+            return
         callbacks = self._phase_callbacks(data, plan, False)
         self._train(net, data, self.max_epochs - dense_run, "dense", callbacks, plan.batch_size)
         if self.epochs_to_target_["dense"] is None and callbacks[0][1].epoch_to_target_:
@@ -1656,10 +1654,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         hidden units); the Granger rule caps it itself (:func:`sklegc.masks.noncausal_mask`)."""
         if self.max_sparsity is None:
             return self.amount
-        count = (int(round(self.amount * n)) if isinstance(self.amount, float)
-                 else int(self.amount))
-        cap = int(np.floor(self.max_sparsity * n))
-        return self.amount if count <= cap else cap
+        return pruned_count(self.amount, n, self.max_sparsity)
 
     def _check_granularity(self, plan):
         """Refuse, before training, a neuron-level pruning the network cannot have."""
@@ -2034,8 +2029,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if not newly_pruned and dense_run:
             # Nothing pruned: the dense network is the answer. A partial (PT) run is
             # trained on, without starting again.
-            if self._partially_trained(net, plan):
-                self._train_on(net, data, plan)
+            self._train_on(net, data, plan)
             return
         epochs = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
         if epochs == 0:

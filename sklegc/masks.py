@@ -64,10 +64,7 @@ def noncausal_mask(pvalues, untestable, *, significance=0.05, correction=None, u
     n = pvalues.size
     key = causality_key(pvalues, untestable, untestable_policy)
     if amount is not None:
-        n_prune = int(round(amount * n)) if isinstance(amount, float) else int(amount)
-        if max_sparsity is not None:
-            n_prune = min(n_prune, int(np.floor(max_sparsity * n)))
-        return _prune_largest(key, n_prune)
+        return _prune_largest(key, pruned_count(amount, n, max_sparsity))
     testable = ~untestable
     causal = np.zeros(n, dtype=bool)
     if correction is None:
@@ -436,6 +433,31 @@ def _split_layers(flat, layer_shapes):
         )
     return [block.reshape(shape)
             for block, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), layer_shapes)]
+
+
+def pruned_count(amount, n, max_sparsity=None):
+    """How many of ``n`` weights (or units) ``amount`` prunes, at most ``max_sparsity`` of them.
+
+    Parameters
+    ----------
+    amount : int or float
+        A number (int) or a share of ``n`` (float, rounded as ``torch.nn.utils.prune``
+        rounds it).
+    n : int
+    max_sparsity : float in [0, 1] or None, default=None
+        Cap: at most ``floor(max_sparsity * n)``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> pruned_count(0.5, 25), pruned_count(12, 25), pruned_count(0.5, 25, max_sparsity=0.3)
+    (12, 12, 7)
+    """
+    count = int(round(amount * n)) if isinstance(amount, float) else int(amount)
+    return count if max_sparsity is None else min(count, int(np.floor(max_sparsity * n)))
 
 
 def _prune_largest(key, n_prune):
