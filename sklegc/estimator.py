@@ -288,8 +288,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Convergence: a phase stops when its training loss (validation accuracy with
         ``early_stopping``) has not improved by at least ``tol`` for more than
         ``n_iter_no_change`` epochs in a row, as in ``MLPClassifier``. ``None`` never
-        stops early (the paper trained for a fixed number of epochs). The traced phase
-        never stops before its trace has the windows the Granger test needs.
+        stops early (the paper trained for a fixed number of epochs). The rule does not end
+        a ``mode="pt"`` trace (it runs its planned epochs, then applies to the training
+        that follows); a ``mode="ft"`` trace never stops before it has the windows the
+        Granger test needs.
     n_iter_no_change : int, default=10
         See ``tol``.
     early_stopping : bool, default=False
@@ -1199,7 +1201,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 way = "smaller" if "train_size" in str(exc) else "larger"
                 raise ValueError(
                     f"{reason} could not hold out a stratified validation_fraction="
-                    f"{self.validation_fraction} of {len(y)} rows: {_sentence(exc)} Use a "
+                    f"{self.validation_fraction:g} of {len(y)} rows: {_sentence(exc)} Use a "
                     f"{way} validation_fraction, more data, or {off}."
                 ) from exc
             X, X_val, y, y_val = parts[:4]
@@ -1406,11 +1408,18 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     # -- phase 1: dense training, traced ------------------------------------------------------
 
     def _phase_callbacks(self, data, plan, traced, stop_at_target=True):
-        """This project's callbacks of one phase: the accuracy record and convergence."""
+        """This project's callbacks of one phase: the accuracy record and convergence.
+
+        A PT trace (``mode="pt"``) is a planned start of the dense run, which is trained on
+        untraced afterwards: the convergence rule does not end it (``tol=None``; it still
+        records ``valid_acc`` and restores the best epoch), so that its trace has the
+        windows it was planned for, not only the fewest the test accepts, which may leave
+        lags untestable. It applies to the training that follows."""
         accuracy_cb = TrainingAccuracy(data.X_acc, data.y_acc, target=self.target_accuracy,
                                        stop_at_target=stop_at_target and not traced,
                                        sample_weight=data.w_acc)
-        convergence = Convergence(self.tol, self.n_iter_no_change, data.X_val, data.y_val,
+        tol = None if traced and self.mode == "pt" else self.tol
+        convergence = Convergence(tol, self.n_iter_no_change, data.X_val, data.y_val,
                                   data.w_val)
         return [("train_accuracy", accuracy_cb), ("convergence", convergence)]
 
@@ -1857,7 +1866,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             "fine_tuned": None, "fallback": False}
         if n == 0 and trials:
             warnings.warn(
-                f"max_accuracy_drop={self.max_accuracy_drop}: pruning even the first of the "
+                f"max_accuracy_drop={self.max_accuracy_drop:g}: pruning even the first of the "
                 f"{len(order)} candidate weights lowered the held-out accuracy of the dense "
                 f"network ({self.dense_heldout_accuracy_:.4f}) below {floor:.4f}, or to "
                 f"what predicting one class gets ({chance:.4f}), so nothing "
@@ -1870,7 +1879,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
 
     def _uninformative_heldout_message(self, chance):
         return (
-            f"max_accuracy_drop={self.max_accuracy_drop}: the dense network's held-out "
+            f"max_accuracy_drop={self.max_accuracy_drop:g}: the dense network's held-out "
             f"accuracy ({self.dense_heldout_accuracy_:.4f}) is no better than predicting the "
             f"most frequent class ({chance:.4f}), so the held-out rows cannot tell a pruned "
             "network from one that no longer separates the classes; nothing is pruned. If "
@@ -1901,7 +1910,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             f"fine-tuning the network with {self.n_weights_pruned_} of {self.n_weights_} "
             f"weights pruned lowered the held-out accuracy to {final:.4f}, below "
             f"{search['floor']:.4f} (dense {search['dense']:.4f} - max_accuracy_drop="
-            f"{self.max_accuracy_drop}) or to what predicting one class gets "
+            f"{self.max_accuracy_drop:g}) or to what predicting one class gets "
             f"({search['chance']:.4f}); the trained dense weights with the same mask, which "
             "passed, are kept instead. Fine-tune longer (fine_tune_epochs) or with "
             "fine_tune='continue'.",
@@ -1973,7 +1982,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                     f"pruning='imp': round {round_} ({total} weights pruned) lowered the "
                     f"held-out accuracy to {held:.4f}, below {floor:.4f} (dense "
                     f"{self.dense_heldout_accuracy_:.4f} - "
-                    f"max_accuracy_drop={self.max_accuracy_drop}) or to what predicting one "
+                    f"max_accuracy_drop={self.max_accuracy_drop:g}) or to what predicting one "
                     f"class gets ({chance:.4f}); the network of round "
                     f"{round_ - 1}{' (the dense network)' if round_ == 1 else ''} is kept.",
                     PruningWarning,
@@ -2471,7 +2480,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"{len(self.misclassification_)} windows of {self.window_size_} steps, "
                 f"effect={self.effect!r}, test={self.gc_test!r}, "
                 f"stationarity={self.stationarity!r}, lag_selection={self.lag_selection!r}, "
-                f"maxlag={self.maxlag_}, significance={self.significance}, untestable "
+                f"maxlag={self.maxlag_}, significance={self.significance:g}, untestable "
                 f"weights: {untestable} ({self.untestable})"
             )
         if self.dense_accuracy_ is not None:
@@ -2479,14 +2488,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                          f"final {self.pruned_accuracy_:.4f}")
         if self.dense_heldout_accuracy_ is not None:
             limit = ("" if self.max_accuracy_drop is None
-                     else f" (max_accuracy_drop={self.max_accuracy_drop})")
+                     else f" (max_accuracy_drop={self.max_accuracy_drop:g})")
             lines.append(f"accuracy on the held-out rows: dense "
                          f"{self.dense_heldout_accuracy_:.4f}, final "
                          f"{self.heldout_accuracy_:.4f}{limit}")
         if self.target_accuracy is not None:
             reached = ", ".join(f"{phase} {'not reached' if epoch is None else epoch}"
                                 for phase, epoch in self.epochs_to_target_.items())
-            lines.append(f"epochs to target_accuracy={self.target_accuracy}: {reached}")
+            lines.append(f"epochs to target_accuracy={self.target_accuracy:g}: {reached}")
         if compression is not None:
             lines.append(f"compressed: {self.n_units_removed_} hidden units removed; the "
                          f"layers' tensors take {total['bytes after']:,} bytes "

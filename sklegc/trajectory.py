@@ -27,7 +27,7 @@ class TrainingDivergedError(FloatingPointError):
     @classmethod
     def at(cls, what, epoch, lr):
         """The error for ``what`` went wrong in ``epoch``, with the fix."""
-        return cls(f"{what} in epoch {epoch} (lr={lr}); training diverged. "
+        return cls(f"{what} in epoch {epoch} (lr={lr:g}); training diverged. "
                    "Use a smaller learning rate `lr` (or scale the features).")
 
 

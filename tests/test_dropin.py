@@ -252,6 +252,27 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch():
     assert clf.pruned_accuracy_ == pytest.approx(clf.best_validation_score_)
 
 
+def test_the_convergence_rule_runs_a_pt_trace_to_its_plan_and_stops_an_ft_trace_early():
+    X, y = make_classification(300, 5, random_state=0)
+    # tol=1.0 on validation accuracy: no epoch ever improves, so the rule fires at once.
+    common = dict(hidden_layer_sizes=(8,), maxlag=2, early_stopping=True, max_epochs=60,
+                  n_iter_no_change=1, random_state=0)
+    windows = {}
+    for mode in ("pt", "ft"):
+        for tol in (None, 1.0):
+            clf = LEGCPrunedClassifier(mode=mode, tol=tol, **common)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf.fit(X, y)
+            windows[mode, tol] = len(clf.misclassification_)
+            dense = [row for row in clf.net_.history if row["phase"] == "dense"]
+            if mode == "pt" and tol is not None:
+                # The trace ran its plan; the untraced training after it stopped at once.
+                assert len(dense) < clf.max_epochs
+    assert windows["pt", 1.0] == windows["pt", None]
+    assert windows["ft", 1.0] < windows["ft", None]
+
+
 def test_partial_fit_trains_one_epoch_with_the_mask_held():
     X, y = make_classification(200, 5, random_state=0)
     clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), max_epochs=3, pruning="magnitude",

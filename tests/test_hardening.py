@@ -334,6 +334,29 @@ def test_an_effect_that_stops_moving_names_the_failed_lags_and_the_maxlag_that_w
     assert not fixed.granger_result_.untestable.any()
 
 
+def test_the_maxlag_advice_works_with_early_stopping_too():
+    """A fresh user's chain: with early_stopping the warning advised maxlag=5, and the fit
+    at maxlag=5 warned again (lag 5 failed), because the convergence rule ended the PT
+    trace at the 18 windows lag 5 needs instead of its planned 44. It no longer ends a PT
+    trace."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with pytest.warns(PruningWarning, match=r"maxlag=(\d+) tests every weight") as caught:
+        first = LEGCPrunedClassifier(early_stopping=True, random_state=0).fit(X, y)
+    advised = int(re.search(r"maxlag=(\d+) tests every weight",
+                            " ".join(str(w.message) for w in caught)).group(1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = LEGCPrunedClassifier(early_stopping=True, random_state=0,
+                                      maxlag=advised).fit(X, y)
+    assert not any("tests every weight" in str(w.message) for w in caught)
+    assert not second.granger_result_.untestable.any()
+    assert len(second.misclassification_) == len(first.misclassification_) == 44
+
+
 # -- reproducibility ------------------------------------------------------------------------
 
 def test_same_seed_same_model_whatever_the_global_rngs(small_problem):
