@@ -32,6 +32,11 @@ def __getattr__(name):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'sklegc' has no attribute {name!r}")
+    if module in ("sklegc.estimator", "sklegc.trajectory"):
+        # Before torch loads: the kernels compile meanwhile on the first use after installing.
+        from ._jit import compile_in_background
+
+        compile_in_background()
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value

@@ -11,13 +11,42 @@ the same CPU model (docs/performance.md, "Compiling the kernels").
 Where numba can write to none of these places, ``cache=True`` makes the decoration, and so
 importing the package, fail. :func:`kernel` then compiles without the cache, in every
 process, and warns once.
+
+The first use after installing would pause for that compilation (about 9 s on a 2-core
+machine: the Lyapunov kernel 7 s, the Granger kernels 2 s). :func:`compile_in_background`
+moves it off the critical path: when the estimator is first imported and the kernels of
+this source, numba, Python and CPU are not yet cached, one background process compiles
+them into numba's cache while this one goes on importing torch and training (one process
+at low priority, the Lyapunov kernel first); a process that needs a kernel before
+it is ready waits for it (:func:`wait_for_compile`) and then loads it from the cache,
+instead of compiling it a second time, and the weight tracer keeps its windows meanwhile
+(:class:`sklegc.trajectory.WeightTracer`). Marker files beside numba's cache record what
+was done; lock files keep concurrent processes (the workers of a grid search) to one
+compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` turns it off (each
+process then compiles on first use, as numba does).
 """
 
+import hashlib
+import os
+import subprocess
+import sys
+import time
 import warnings
 
 from numba import njit
 
 _warned = []
+
+_SWITCH = "SKLEGC_BACKGROUND_COMPILE"
+_CHILD = "_SKLEGC_COMPILING_KERNELS"
+# How long a process waits for another's compilation before compiling itself: far more than
+# the compilation takes on a slow machine, so that only a stuck compiler is given up on.
+_WAIT_S = 300.0
+# The kernel groups, in the order the background process compiles them: the Lyapunov
+# kernel is needed first, by the weight tracer.
+_GROUPS = ("lyapunov", "granger")
+_started = {}  # group -> the Popen this process started; filled once per process
+_found = []  # _paths(), once per process
 
 
 def kernel(**options):
@@ -39,3 +68,158 @@ def kernel(**options):
             return njit(**options)(func)
 
     return decorate
+
+
+def _paths():
+    """``{group: (marker, lock)}`` in numba's cache directory of the kernels, the names keyed
+    on the kernels' sources, numba, Python and the CPU, and the directory; None where numba
+    has no cache for them. Computed once per process."""
+    if not _found:
+        _found.append(_find_paths())
+    return _found[0]
+
+
+def _find_paths():
+    import llvmlite.binding as llvm
+    import numba
+
+    from . import granger, lyapunov
+
+    directory = getattr(getattr(lyapunov._sums_block, "_cache", None), "_cache_path", None)
+    if directory is None:
+        return None
+    digest = hashlib.sha256()
+    for part in (numba.__version__, sys.version, llvm.get_host_cpu_name(),
+                 llvm.get_host_cpu_features().flatten()):
+        digest.update(part.encode())
+    for module in (lyapunov, granger, sys.modules[__name__]):
+        with open(module.__file__, "rb") as source:
+            digest.update(source.read())
+    stem = os.path.join(directory, f"sklegc-kernels-{digest.hexdigest()[:16]}")
+    return directory, {group: (f"{stem}-{group}.ready", f"{stem}-{group}.lock")
+                       for group in _GROUPS}
+
+
+def _holder(lock):
+    """The pid of the live process holding ``lock``, or None. A lock older than ``_WAIT_S``
+    is stale whoever holds its pid now (a killed compiler's pid given to another process)."""
+    try:
+        with open(lock) as file:
+            pid = int(file.read().strip() or 0)
+        if pid <= 0 or time.time() - os.path.getmtime(lock) > _WAIT_S:
+            return None
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def compile_in_background():
+    """Start compiling the kernels into numba's cache in a background process, if needed.
+
+    One process, at low priority (``nice`` 10), compiles the groups of kernels that are
+    neither cached already nor being compiled by another process, the Lyapunov kernel
+    (needed first) before the Granger ones. Does nothing, and never raises, where the cache
+    is not writable, ``SKLEGC_BACKGROUND_COMPILE=0``, numba's JIT is disabled or the
+    platform is not POSIX; at most once per process.
+
+    Returns
+    -------
+    list of str
+        The groups (``"lyapunov"``, ``"granger"``) whose compilation this call started.
+    """
+    if _started or os.environ.get(_CHILD) or os.environ.get(_SWITCH, "1") == "0":
+        return []
+    _started[None] = None  # once per process, whatever happens below
+    try:
+        from numba.core import config
+
+        if config.DISABLE_JIT or os.name != "posix" or _warned:
+            return []
+        found = _paths()
+        if found is None:
+            return []
+        groups = [group for group, (marker, lock) in found[1].items()
+                  if not os.path.exists(marker) and _holder(lock) is None]
+        if groups:
+            child = subprocess.Popen(
+                [sys.executable, "-c", f"from sklegc._jit import _compile; _compile({groups!r})"],
+                env={**os.environ, _CHILD: "1"}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            _started.update(dict.fromkeys(groups, child))
+    except Exception:  # an optimisation: any failure leaves compiling on first use
+        pass
+    return [group for group, child in _started.items() if group is not None]
+
+
+def compile_pending(group):
+    """Whether a background compilation of ``group`` (``"lyapunov"`` or ``"granger"``) is
+    still running: this process's, or another's that holds its lock."""
+    if not _started or os.environ.get(_CHILD):
+        # This process did not look for one (compile_in_background was not called).
+        return False
+    try:
+        found = _paths()
+    except Exception:
+        return False
+    if found is None:
+        return False
+    marker, lock = found[1][group]
+    if os.path.exists(marker):
+        return False
+    child = _started.get(group)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _started[group] = None
+    return _holder(lock) is not None
+
+
+def wait_for_compile(group, timeout=_WAIT_S):
+    """Wait (at most ``timeout`` seconds) for a background compilation of ``group`` to end,
+    so that this process loads its kernels from the cache instead of compiling them too."""
+    deadline = time.monotonic() + timeout
+    while compile_pending(group) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _compile(groups):
+    """The background process: compile each group's kernels as the estimator calls them
+    (float32 trace windows; the default Granger test), leaving its marker when done."""
+    import numpy as np
+
+    os.nice(10)  # the process that imports torch and trains comes first
+    directory, paths = _paths()
+    os.makedirs(directory, exist_ok=True)
+    held = []
+    try:
+        for group in groups:
+            lock = paths[group][1]
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _holder(lock) is not None:
+                    continue  # another process compiles it
+                os.remove(lock)  # left by a process that was killed
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            held.append(group)
+        rng = np.random.default_rng(0)
+        for group in list(held):
+            if group == "lyapunov":
+                from .lyapunov import max_lyapunov
+
+                max_lyapunov(rng.standard_normal((2, 40)).cumsum(axis=1).astype(np.float32))
+            else:
+                from .granger import granger_tests
+
+                granger_tests(rng.standard_normal(40), rng.standard_normal((40, 2)), maxlag=2)
+            marker, lock = paths[group]
+            with open(marker, "w") as file:
+                file.write(f"compiled by process {os.getpid()}\n")
+            os.remove(lock)
+            held.remove(group)
+    finally:
+        for group in held:
+            os.remove(paths[group][1])

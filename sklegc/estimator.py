@@ -55,6 +55,7 @@ from skorch.history import History
 from skorch.utils import get_map_location
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from ._jit import compile_in_background
 from ._vocabulary import MLPVocabularyMixin, recognised_mistake, unknown_parameter_message
 from .batching import TensorBatches
 from .export import install_onnx_registration
@@ -1076,6 +1077,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self : LEGCPrunedClassifier
             The fitted estimator.
         """
+        compile_in_background()  # sklegc._jit: the first fit after installing
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         self._warm_fit = warm
         if warm:

@@ -42,7 +42,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
-from ._jit import kernel
+from ._jit import kernel, wait_for_compile
 from .threads import parallel_blocks
 
 __all__ = ["GrangerResult", "granger_tests", "max_feasible_lag"]
@@ -386,6 +386,7 @@ def granger_tests(effect, causes, *, maxlag=14, test="ssr_chi2test", stationarit
     >>> res.lag.tolist()
     [1.0]
     """
+    wait_for_compile("granger")
     maxlag = _as_int(maxlag, "maxlag")
     if maxlag < 1:
         raise ValueError(f"maxlag must be an integer >= 1, got {maxlag}.")

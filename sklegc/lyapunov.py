@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, wait_for_compile
 from .threads import parallel_blocks
 from .windows import _check_int, min_window_size
 
@@ -383,6 +383,7 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
 def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
     """``(sums, counts, status)`` of every row of ``chunk`` (see ``_sums_block``), the
     rows' blocks spread over the kernels' threads."""
+    wait_for_compile("lyapunov")
     buf, rs = _flat_rows(chunk)
     n, N = chunk.shape
     offs = _delay_offsets(m, d)

@@ -17,8 +17,14 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from ._jit import compile_pending
 from .lyapunov import max_lyapunov
 from .network import prunable_layers, scores_to_labels
+
+# Windows kept while the kernels compile in the background use at most this much memory;
+# beyond it the trace waits for the compilation (MNIST-sized: 41,000 weights x 200 steps
+# in float32 is 33 MB a window).
+_DEFERRED_BYTES = 256 * 2**20
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -134,6 +140,7 @@ class WeightTracer(Callback):
         self.misclassification_ = []
         self.loss_ = []
         self.window_ends_ = []
+        self._deferred = []
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -192,21 +199,44 @@ class WeightTracer(Callback):
             raise TrainingDivergedError.at("the weights overflowed", len(net.history), net.lr)
         if window.device.type == "cpu":
             window = window.numpy()
-        exponents = max_lyapunov(window, **(self.lyapunov_params or {}))
-        if isinstance(exponents, torch.Tensor):
-            exponents = exponents.cpu().numpy()
-        self.lyapunov_.append(np.asarray(exponents, dtype=np.float64))
+        if self._deferred or (isinstance(window, np.ndarray)
+                              and compile_pending("lyapunov")):
+            # The kernels are still compiling in the background (the first fit after
+            # installing, sklegc._jit): keep the window (it is a copy of the ring buffer's
+            # rows) and compute its exponents once they are ready, so that training goes
+            # on meanwhile instead of waiting for the compiler or compiling a second time.
+            self._deferred.append((len(self.lyapunov_), window))
+            self.lyapunov_.append(None)
+            if not compile_pending("lyapunov") or (
+                    sum(w.nbytes for _, w in self._deferred) > _DEFERRED_BYTES):
+                self._compute_deferred()
+        else:
+            self.lyapunov_.append(self._exponents(window))
         acc, loss = accuracy_and_loss(net.module_, net.criterion_, self.X_monitor,
                                       self.y_monitor, self.w_monitor)
         self.misclassification_.append(1.0 - acc)
         self.loss_.append(loss)
         self.window_ends_.append(step)
 
+    def _exponents(self, window):
+        exponents = max_lyapunov(window, **(self.lyapunov_params or {}))
+        if isinstance(exponents, torch.Tensor):
+            exponents = exponents.cpu().numpy()
+        return np.asarray(exponents, dtype=np.float64)
+
+    def _compute_deferred(self):
+        """The exponents of the windows kept while the kernels compiled (max_lyapunov
+        waits for the compilation to end)."""
+        for index, window in self._deferred:
+            self.lyapunov_[index] = self._exponents(window)
+        self._deferred = []
+
     def on_epoch_end(self, net, **kwargs):
         net.history.record("n_steps", self.n_steps_)
         net.history.record("n_windows", len(self.lyapunov_))
 
     def on_train_end(self, net, **kwargs):
+        self._compute_deferred()
         # The fitted net keeps its callbacks: without this it would hold (and pickle) the
         # monitoring data and one window of every weight, possibly on the GPU.
         self.buffer_ = self.X_monitor = self.y_monitor = self.w_monitor = None
