@@ -113,7 +113,10 @@ class WeightTracer(Callback):
     n_steps_ : int
         Optimizer steps seen.
     lyapunov_ : list of ndarray of shape (n_weights,)
-        One exponent per weight for every completed window.
+        One exponent per weight for every completed window. While the Lyapunov kernel
+        compiles in the background (the first fit after installing, ``sklegc._jit``) the
+        windows are kept and their entries are None; all are computed by the end of
+        training.
     misclassification_ : list of float
         ``1 - accuracy`` right after each window's last step.
     loss_ : list of float
