@@ -22,13 +22,13 @@ it is ready waits for it (:func:`wait_for_compile`) and then loads it from the c
 instead of compiling it a second time, and the weight tracer keeps its windows meanwhile
 (:class:`sklegc.trajectory.WeightTracer`). Marker files beside numba's cache record what
 was done; lock files keep concurrent processes (the workers of a grid search) to one
-compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` turns it off (each
-process then compiles on first use, as numba does).
+compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
+``off``) turns it off (each process then compiles on first use, as numba does).
 """
 
 import hashlib
 import os
-import subprocess
+import socket
 import sys
 import time
 import warnings
@@ -38,14 +38,16 @@ from numba import njit
 _warned = []
 
 _SWITCH = "SKLEGC_BACKGROUND_COMPILE"
+_OFF = ("0", "false", "no", "off")
 _CHILD = "_SKLEGC_COMPILING_KERNELS"
-# How long a process waits for another's compilation before compiling itself: far more than
-# the compilation takes on a slow machine, so that only a stuck compiler is given up on.
-_WAIT_S = 300.0
+# A lock older than this is stale, and no process waits longer for a compilation: over ten
+# times what compiling takes on a 2-core machine, so that only a stuck or vanished compiler
+# is given up on (and then the waiting process compiles for itself).
+_WAIT_S = 120.0
 # The kernel groups, in the order the background process compiles them: the Lyapunov
 # kernel is needed first, by the weight tracer.
 _GROUPS = ("lyapunov", "granger")
-_started = {}  # group -> the Popen this process started; filled once per process
+_started = {}  # group -> pid of the compiler this process started; filled once per process
 _found = []  # _paths(), once per process
 
 
@@ -101,17 +103,30 @@ def _find_paths():
 
 
 def _holder(lock):
-    """The pid of the live process holding ``lock``, or None. A lock older than ``_WAIT_S``
-    is stale whoever holds its pid now (a killed compiler's pid given to another process)."""
+    """The pid of the compiler holding ``lock``, or None where the lock is stale: older than
+    ``_WAIT_S``, written on another host, or naming a process that has ended or (where
+    ``/proc`` tells) is not a compiler of these kernels (a pid given to another process)."""
     try:
         with open(lock) as file:
-            pid = int(file.read().strip() or 0)
-        if pid <= 0 or time.time() - os.path.getmtime(lock) > _WAIT_S:
+            pid, _, host = file.read().strip().partition(" ")
+        pid = int(pid)
+        if pid <= 0 or host != socket.gethostname() or (
+                time.time() - os.path.getmtime(lock) > _WAIT_S):
             return None
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            if b"sklegc._jit" not in file.read():
+                return None
+    except OSError:
+        pass  # no /proc here: the pid and the lock's age are all there is to go by
     return pid
+
+
+def _lock_text():
+    return f"{os.getpid()} {socket.gethostname()}"
 
 
 def compile_in_background():
@@ -119,16 +134,18 @@ def compile_in_background():
 
     One process, at low priority (``nice`` 10), compiles the groups of kernels that are
     neither cached already nor being compiled by another process, the Lyapunov kernel
-    (needed first) before the Granger ones. Does nothing, and never raises, where the cache
-    is not writable, ``SKLEGC_BACKGROUND_COMPILE=0``, numba's JIT is disabled or the
-    platform is not POSIX; at most once per process.
+    (needed first) before the Granger ones, importing sklegc from where this process did.
+    Does nothing, and never raises, where the cache is not writable,
+    ``SKLEGC_BACKGROUND_COMPILE`` is ``0`` (or ``false``, ``no``, ``off``), numba's JIT is
+    disabled or the platform is not POSIX; at most once per process.
 
     Returns
     -------
     list of str
         The groups (``"lyapunov"``, ``"granger"``) whose compilation this call started.
     """
-    if _started or os.environ.get(_CHILD) or os.environ.get(_SWITCH, "1") == "0":
+    if (_started or os.environ.get(_CHILD)
+            or os.environ.get(_SWITCH, "1").strip().lower() in _OFF):
         return []
     _started[None] = None  # once per process, whatever happens below
     try:
@@ -142,14 +159,39 @@ def compile_in_background():
         groups = [group for group, (marker, lock) in found[1].items()
                   if not os.path.exists(marker) and _holder(lock) is None]
         if groups:
-            child = subprocess.Popen(
-                [sys.executable, "-c", f"from sklegc._jit import _compile; _compile({groups!r})"],
-                env={**os.environ, _CHILD: "1"}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            _started.update(dict.fromkeys(groups, child))
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            code = (f"import sys; sys.path.insert(0, {root!r}); "
+                    f"from sklegc._jit import _compile; _compile({groups!r})")
+            # posix_spawn, not subprocess.Popen: the compiler may outlive this process,
+            # whose Popen would then warn (ResourceWarning) when it is collected.
+            null = os.devnull
+            pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-c", code], {**os.environ, _CHILD: "1"},
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
+                              (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
+                              (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0)],
+                setsid=True)
+            _started.update(dict.fromkeys(groups, pid))
     except Exception:  # an optimisation: any failure leaves compiling on first use
         pass
-    return [group for group, child in _started.items() if group is not None]
+    return [group for group, pid in _started.items() if group is not None]
+
+
+def _running(group):
+    """Whether this process's compiler of ``group`` still runs; reaps it once it ended."""
+    pid = _started.get(group)
+    if pid is None:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # reaped already (it compiled another group too)
+        done = pid
+    if done == 0:
+        return True
+    for name, value in _started.items():
+        if value == pid:
+            _started[name] = None
+    return False
 
 
 def compile_pending(group):
@@ -158,6 +200,7 @@ def compile_pending(group):
     if not _started or os.environ.get(_CHILD):
         # This process did not look for one (compile_in_background was not called).
         return False
+    running = _running(group)
     try:
         found = _paths()
     except Exception:
@@ -167,12 +210,7 @@ def compile_pending(group):
     marker, lock = found[1][group]
     if os.path.exists(marker):
         return False
-    child = _started.get(group)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        _started[group] = None
-    return _holder(lock) is not None
+    return running or _holder(lock) is not None
 
 
 def wait_for_compile(group, timeout=_WAIT_S):
@@ -202,7 +240,7 @@ def _compile(groups):
                     continue  # another process compiles it
                 os.remove(lock)  # left by a process that was killed
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, _lock_text().encode())
             os.close(fd)
             held.append(group)
         rng = np.random.default_rng(0)

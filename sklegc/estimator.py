@@ -1011,7 +1011,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if len(encoder.classes_) < 2:
             raise ValueError(
                 "LEGCPrunedClassifier needs samples of at least 2 classes in the data, but the "
-                f"data contain only one class: {encoder.classes_[0]!r}. Pass a y with at least "
+                f"data contain only one class: {encoder.classes_[:1].tolist()[0]!r}. Pass a y with at least "
                 "two different labels."
             )
         self.classes_ = encoder.classes_
@@ -1196,7 +1196,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                            else ("max_accuracy_drop", "max_accuracy_drop=None"))
             arrays = [X, y] + ([] if weight is None else [weight])
             try:
-                parts = train_test_split(*arrays, test_size=self.validation_fraction,
+                parts = train_test_split(*arrays, test_size=float(self.validation_fraction),
                                          stratify=y, random_state=seed)
             except ValueError as exc:
                 # sklearn names the side that is too small for one row of every class.

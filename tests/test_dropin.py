@@ -273,6 +273,15 @@ def test_the_convergence_rule_runs_a_pt_trace_to_its_plan_and_stops_an_ft_trace_
     assert windows["ft", 1.0] < windows["ft", None]
 
 
+def test_numpy_scalar_parameters_work_as_python_numbers(iris):
+    # scikit-learn's train_test_split refuses an np.float32 test_size; MLPClassifier takes it.
+    X, y = iris
+    clf = LEGCPrunedClassifier(early_stopping=True, validation_fraction=np.float32(0.2),
+                               hidden_layer_sizes=(6,), max_epochs=5, pruning="none",
+                               random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+
+
 def test_partial_fit_trains_one_epoch_with_the_mask_held():
     X, y = make_classification(200, 5, random_state=0)
     clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), max_epochs=3, pruning="magnitude",

@@ -1,9 +1,13 @@
 """The kernels' decorator (sklegc._jit): cached where numba can write, compiled anyway where not."""
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 import warnings
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -44,9 +48,12 @@ def test_without_a_writable_cache_the_kernels_compile_anyway(monkeypatch):
 # -- compiling in the background (the first fit after installing) -----------------------------
 
 _FIT = """
-import sys, warnings
+import sys
+sys.path.insert(0, sys.argv[2])
+import warnings
 import numpy as np
 from sklearn.datasets import load_iris
+import sklegc
 from sklegc import LEGCPrunedClassifier
 from sklegc import _jit
 warnings.simplefilter("ignore")
@@ -54,31 +61,44 @@ X, y = load_iris(return_X_y=True)
 X = (X - X.mean(axis=0)) / X.std(axis=0)
 clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), max_epochs=10, maxlag=2, random_state=0).fit(X, y)
 np.save(sys.argv[1], np.concatenate([np.ravel(clf.granger_pvalues_), np.ravel(clf.lyapunov_)]))
-print(sorted(group for group, child in _jit._started.items() if group is not None))
+print(sklegc.__file__)
+print(_jit._paths()[0])
+print(sorted(group for group in _jit._started if group is not None))
 """
 
 
-def _fit_in_new_process(tmp_path, cache, switch, name):
+def _fit_in_new_process(tmp_path, package, cache, switch, name):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "SKLEGC_BACKGROUND_COMPILE": switch,
            "OMP_NUM_THREADS": "1"}
     out = tmp_path / f"{name}.npy"
-    done = subprocess.run([sys.executable, "-c", _FIT, str(out)], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-W", "error::ResourceWarning", "-c", _FIT,
+                           str(out), str(package)], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr
-    return np.load(out), done.stdout.strip()
+    assert "ResourceWarning" not in done.stderr
+    module, directory, started = done.stdout.strip().split("\n")[-3:]
+    assert module.startswith(str(package))
+    return np.load(out), Path(directory), started
 
 
-def test_a_cold_cache_compiles_in_background_processes_and_the_fit_is_unchanged(tmp_path):
+def test_a_cold_cache_compiles_in_background_and_the_fit_is_unchanged(tmp_path):
+    # A copy of the package, imported ahead of the installed one: the compiler must import
+    # the same copy (it once compiled the installed one, and the fit then compiled again).
+    package = tmp_path / "pkg"
+    shutil.copytree(Path(_jit.__file__).parent, package / "sklegc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     cache = tmp_path / "cache"
-    compiled, started = _fit_in_new_process(tmp_path, cache, "1", "cold")
+    compiled, directory, started = _fit_in_new_process(tmp_path, package, cache, "1", "cold")
     assert started == "['granger', 'lyapunov']"
     markers = sorted(path.name.rsplit("-", 1)[1] for path in cache.rglob("sklegc-kernels-*"))
     assert markers == ["granger.ready", "lyapunov.ready"]  # and no lock left behind
+    assert len(list(directory.glob("sklegc-kernels-*.ready"))) == 2  # the copy's cache
     # The next process finds them cached and starts nothing.
-    warm, started = _fit_in_new_process(tmp_path, cache, "1", "warm")
+    warm, _, started = _fit_in_new_process(tmp_path, package, cache, "1", "warm")
     assert started == "[]"
     # Compiled in this process instead, the same numbers.
-    inline, started = _fit_in_new_process(tmp_path, tmp_path / "cache2", "0", "inline")
+    inline, _, started = _fit_in_new_process(tmp_path, package, tmp_path / "cache2", "0",
+                                             "inline")
     assert started == "[]"
     assert np.isfinite(inline).all()
     np.testing.assert_array_equal(compiled, inline)
@@ -107,20 +127,39 @@ def test_windows_traced_while_the_kernel_compiles_get_the_same_exponents(monkeyp
     np.testing.assert_array_equal(deferred.granger_pvalues_, direct.granger_pvalues_)
 
 
-def test_a_lock_left_by_a_killed_compiler_is_not_waited_for(tmp_path, monkeypatch):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+def test_only_a_live_compiler_of_these_kernels_is_waited_for(tmp_path, monkeypatch):
+    host = socket.gethostname()
     lock = tmp_path / "x.lock"
-    lock.write_text(dead)
     monkeypatch.setattr(_jit, "_started", {None: None})
     monkeypatch.setattr(_jit, "_found", [(str(tmp_path), {"lyapunov": ("x.ready", str(lock))})])
+    # A compiler (its command line names sklegc._jit) that is still running: waited for.
+    compiler = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                                 "sklegc._jit"])
+    try:
+        lock.write_text(f"{compiler.pid} {host}")
+        assert _jit.compile_pending("lyapunov")
+        # The same lock written on another host, or older than the longest wait: stale.
+        lock.write_text(f"{compiler.pid} another-host")
+        assert not _jit.compile_pending("lyapunov")
+        lock.write_text(f"{compiler.pid} {host}")
+        old = time.time() - _jit._WAIT_S - 1
+        os.utime(lock, (old, old))
+        assert not _jit.compile_pending("lyapunov")
+    finally:
+        compiler.kill()
+        compiler.wait()
+    # A killed compiler's pid: not waited for.
+    lock.write_text(f"{compiler.pid} {host}")
     assert not _jit.compile_pending("lyapunov")
-    lock.write_text(str(os.getpid()))  # a live holder is waited for
-    assert _jit.compile_pending("lyapunov")
+    # A live process that is not a compiler (a killed compiler's pid given to another
+    # process): not waited for, where /proc tells.
+    lock.write_text(f"{os.getpid()} {host}")
+    assert _jit.compile_pending("lyapunov") is not os.path.exists("/proc/self/cmdline")
 
 
-def test_background_compilation_can_be_turned_off(monkeypatch):
+@pytest.mark.parametrize("value", ["0", "false", "Off", "no"])
+def test_background_compilation_can_be_turned_off(monkeypatch, value):
     monkeypatch.setattr(_jit, "_started", {})
-    monkeypatch.setenv("SKLEGC_BACKGROUND_COMPILE", "0")
+    monkeypatch.setenv("SKLEGC_BACKGROUND_COMPILE", value)
     assert _jit.compile_in_background() == []
     assert not _jit.compile_pending("lyapunov")
