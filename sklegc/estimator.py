@@ -1011,8 +1011,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if len(encoder.classes_) < 2:
             raise ValueError(
                 "LEGCPrunedClassifier needs samples of at least 2 classes in the data, but the "
-                f"data contain only one class: {encoder.classes_[:1].tolist()[0]!r}. Pass a y with at least "
-                "two different labels."
+                f"data contain only one class: {encoder.classes_[:1].tolist()[0]!r}. Pass a y "
+                "with at least two different labels."
             )
         self.classes_ = encoder.classes_
         return encoder.transform(y).astype(np.int64)

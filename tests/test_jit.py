@@ -59,7 +59,8 @@ from sklegc import _jit
 warnings.simplefilter("ignore")
 X, y = load_iris(return_X_y=True)
 X = (X - X.mean(axis=0)) / X.std(axis=0)
-clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), max_epochs=10, maxlag=2, random_state=0).fit(X, y)
+clf = LEGCPrunedClassifier(hidden_layer_sizes=(6,), max_epochs=10, maxlag=2, random_state=0)
+clf.fit(X, y)
 np.save(sys.argv[1], np.concatenate([np.ravel(clf.granger_pvalues_), np.ravel(clf.lyapunov_)]))
 print(sklegc.__file__)
 print(_jit._paths()[0])
@@ -137,7 +138,13 @@ def test_only_a_live_compiler_of_these_kernels_is_waited_for(tmp_path, monkeypat
                                  "sklegc._jit"])
     try:
         lock.write_text(f"{compiler.pid} {host}")
-        assert _jit.compile_pending("lyapunov")
+        cmdline = Path(f"/proc/{compiler.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while (cmdline.exists() and b"sklegc._jit" not in cmdline.read_bytes()
+               and time.monotonic() < deadline):
+            time.sleep(0.01)  # until the sleeper's command line is in place
+        assert _jit.compile_pending("lyapunov"), (
+            compiler.poll(), cmdline.read_bytes() if cmdline.exists() else None)
         # The same lock written on another host, or older than the longest wait: stale.
         lock.write_text(f"{compiler.pid} another-host")
         assert not _jit.compile_pending("lyapunov")
