@@ -202,16 +202,15 @@ class WeightTracer(Callback):
             raise TrainingDivergedError.at("the weights overflowed", len(net.history), net.lr)
         if window.device.type == "cpu":
             window = window.numpy()
-        if self._deferred or (isinstance(window, np.ndarray)
-                              and compile_pending("lyapunov")):
+        pending = isinstance(window, np.ndarray) and compile_pending("lyapunov")
+        if pending or self._deferred:
             # The kernels are still compiling in the background (the first fit after
             # installing, sklegc._jit): keep the window (it is a copy of the ring buffer's
             # rows) and compute its exponents once they are ready, so that training goes
             # on meanwhile instead of waiting for the compiler or compiling a second time.
             self._deferred.append((len(self.lyapunov_), window))
             self.lyapunov_.append(None)
-            if not compile_pending("lyapunov") or (
-                    sum(w.nbytes for _, w in self._deferred) > _DEFERRED_BYTES):
+            if not pending or sum(w.nbytes for _, w in self._deferred) > _DEFERRED_BYTES:
                 self._compute_deferred()
         else:
             self.lyapunov_.append(self._exponents(window))
