@@ -71,7 +71,10 @@ class MLPVocabularyMixin:
     """``MLPClassifier``'s read-only fitted attributes and ``predict_log_proba``.
 
     The network's weights are read from the fitted module, so ``coefs_`` and
-    ``intercepts_`` always show the model that predicts (after ``partial_fit`` too).
+    ``intercepts_`` always show the model that predicts (after ``partial_fit`` too). They
+    are read-only copies: writing into them raises instead of silently changing nothing
+    (in ``MLPClassifier`` they are the model itself); change the network through
+    ``net_.module_``, or export it with ``to_mlpclassifier()``.
     """
 
     @property
@@ -81,12 +84,13 @@ class MLPVocabularyMixin:
         One entry per ``nn.Linear`` layer of the module, in module order, transposed to
         ``MLPClassifier``'s layout; pruned weights are exactly 0.
         """
-        return [w.T.copy() for w in self._linear_arrays("weight")]
+        return [_read_only(w.T.copy()) for w in self._linear_arrays("weight")]
 
     @property
     def intercepts_(self):
-        """list of ndarray: ``intercepts_[i]`` has shape (n_outputs,) of layer ``i``."""
-        return self._linear_arrays("bias")
+        """list of ndarray: ``intercepts_[i]`` has shape (n_outputs,) of layer ``i``
+        (read-only, as ``coefs_``)."""
+        return [_read_only(b) for b in self._linear_arrays("bias")]
 
     def _linear_arrays(self, kind):
         from sklearn.utils.validation import check_is_fitted
@@ -114,3 +118,8 @@ class MLPVocabularyMixin:
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array

@@ -493,8 +493,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     coefs_ : list of ndarray
         ``coefs_[i]`` of shape (n_inputs, n_outputs): the weights of the ``i``-th
         ``nn.Linear`` layer, as in ``MLPClassifier``; pruned weights are exactly 0.
+        Read-only copies of the network's weights (writing raises ``ValueError``, where
+        in ``MLPClassifier`` it would change the model): change the network through
+        ``net_.module_``, or export it with :meth:`to_mlpclassifier`.
     intercepts_ : list of ndarray
-        ``intercepts_[i]`` of shape (n_outputs,): the biases of that layer.
+        ``intercepts_[i]`` of shape (n_outputs,): the biases of that layer (read-only).
     loss_curve_ : list of float
         Training loss of every epoch of every phase, in order (the dense phase, then
         fine-tuning, then each ``partial_fit``); the ``phase`` column of ``net_.history``
@@ -1090,12 +1093,20 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         self._check_y_shape(y)
         X, y = self._validated_X(X, y, reset=not warm)
         y_enc = self._encode(y)
+        if warm and len(np.unique(y_enc)) != len(self.classes_):
+            raise ValueError(
+                "warm_start can only be used where y has the same classes as in the "
+                f"previous call to fit (as in MLPClassifier). Previously got "
+                f"{self.classes_.tolist()}, y has {np.unique(y).tolist()}. Pass y with every "
+                "class, use partial_fit to train on a subset, or fit with warm_start=False."
+            )
         weight = self._sample_weight(sample_weight, X, y)
         self._warn_large_scales(X)
         with self._fit_context() as seed:
             data = self._split(X, y_enc, weight, seed)
             plan = self._plan(len(data.y), self.pruning, self.max_epochs)
             self._fit(data, plan, sizes, seed, warm)
+        self._partial_fit_only = False
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -1127,6 +1138,14 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         if not fitted and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit: "
                              "every class of the whole data set, e.g. np.unique(y_all).")
+        if fitted and classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as the "
+                f"fitted model's classes_ {self.classes_.tolist()} (as in MLPClassifier, the "
+                "classes are fixed by the first call). Pass the same classes, or none after "
+                "the first call; to learn other classes, fit a new model."
+            )
         sizes = self._check_params()
         self._check_y_shape(y)
         X, y = self._validated_X(X, y, reset=not fitted)
@@ -1137,6 +1156,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             plan = self._plan(len(data.y), "none", 1)
             if not fitted:
                 self._fit(data, plan, sizes, seed, warm=False)
+                self._partial_fit_only = True  # for pruning_report: nothing was decided
                 return self
             net = self.net_
             self._match_module_dtype(net, data)
@@ -1248,6 +1268,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             trace_batch = int(np.clip(n_train // _AUTO_ROWS_PER_STEP, 1, _AUTO_MAX_BATCH))
         else:
             batch = trace_batch = self.batch_size
+            if self.batch_size > n_train:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the {n_train} rows trained "
+                    f"on: it is clipped to {n_train} (as MLPClassifier clips it). Use a "
+                    "smaller batch_size, or 'auto'.", UserWarning, stacklevel=3)
         batch, trace_batch = min(batch, n_train), min(trace_batch, n_train)
         drop_last = self._routed_params().get("iterator_train__drop_last", False)
 
@@ -2158,9 +2183,12 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     def _build_net(self, n_features, n_classes, sizes, plan, seed):
         module, module_params = self._module_and_params(n_features, n_classes, sizes)
         routed = {k: v for k, v in self._routed_params().items() if not k.startswith("module__")}
-        # A user who configures the DataLoader (workers, samplers, ...) gets a DataLoader,
-        # which shuffles with torch's global generator.
-        if not any(k.startswith("iterator_train__") for k in routed):
+        # iterator_train__shuffle (MLPClassifier's `shuffle`) is the user's, True by default.
+        routed.setdefault("iterator_train__shuffle", True)
+        # A user who configures the DataLoader otherwise (workers, samplers, ...) gets a
+        # DataLoader, which shuffles with torch's global generator.
+        if not any(k.startswith("iterator_train__") and k != "iterator_train__shuffle"
+                   for k in routed):
             routed.update(iterator_train=TensorBatches, iterator_train__seed=seed)
         # torch's fused optimizers do a step in one kernel instead of a few per parameter
         # tensor: Adam's step costs about 140 us less per optimizer step on a 4-8-3 network
@@ -2182,7 +2210,6 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=plan.batch_size,
             train_split=None,
-            iterator_train__shuffle=True,
             device=torch.device(self.device),
             verbose=self.verbose,
             **{f"module__{k}": v for k, v in module_params.items()},
@@ -2469,8 +2496,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         frame = pd.DataFrame(rows)
         if as_frame:
             return frame
+        decided = not getattr(self, "_partial_fit_only", False)
         lines = [f"pruning={self.pruning!r}, granularity={self.granularity!r}, "
-                 f"mode={self.mode!r}, fine_tune={self.fine_tune!r}"]
+                 f"mode={self.mode!r}, fine_tune={self.fine_tune!r}" if decided else
+                 "trained by partial_fit only: no pruning decision was made (fit prunes; "
+                 "partial_fit trains the network it has, with its mask held)"]
         if compression is not None:
             untestable = compression["n_untestable"]
         elif self.granger_pvalues_ is not None:
@@ -2485,7 +2515,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"maxlag={self.maxlag_}, significance={self.significance:g}, untestable "
                 f"weights: {untestable} ({self.untestable})"
             )
-        if self.dense_accuracy_ is not None:
+        if self.dense_accuracy_ is not None and decided:
             lines.append(f"accuracy on the decision data: dense {self.dense_accuracy_:.4f}, "
                          f"final {self.pruned_accuracy_:.4f}")
         if self.dense_heldout_accuracy_ is not None:

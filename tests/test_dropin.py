@@ -394,3 +394,81 @@ def test_a_trace_the_test_cannot_use_gives_one_warning(iris_scaled):
     assert clf.n_weights_pruned_ == 0
     assert len(about_it) == 1 and issubclass(about_it[0].category, PruningWarning)
     assert "Trace a phase in which the network is still learning" in str(about_it[0].message)
+
+
+# -- found by a fresh user's session (2026-11-30): MLPClassifier habits --------------------
+
+def test_iterator_train_shuffle_is_the_users_choice(iris):
+    """``shuffle`` is refused naming ``iterator_train__shuffle``; that name must then work
+    (it raised "got multiple values") and keep the fast in-memory batches."""
+    X, y = iris
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), pruning="none", max_epochs=2,
+                               iterator_train__shuffle=False, random_state=0).fit(X, y)
+    batches = clf.net_.get_iterator(clf.net_.get_dataset(X.astype(np.float32), y),
+                                    training=True)
+    assert type(batches).__name__ == "TensorBatches" and batches.shuffle is False
+    # Unshuffled, an epoch's batches are the rows in order (iris is sorted by class).
+    first = next(iter(batches))[1]
+    np.testing.assert_array_equal(first.numpy(), y[:len(first)])
+    assert LEGCPrunedClassifier(iterator_train__shuffle=True).get_params()[
+        "iterator_train__shuffle"] is True
+
+
+def test_partial_fit_refuses_other_classes_than_the_first_calls(iris):
+    X, y = iris
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] is not the same as the "
+                                         r"fitted model's classes_ \[0, 1, 2\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    clf.partial_fit(X, y, classes=[2, 1, 0])  # the same classes, in another order
+    assert clf.classes_.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError):  # as MLPClassifier does
+        MLPClassifier(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2]) \
+            .partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+def test_a_warm_start_refit_needs_the_same_classes(iris):
+    X, y = iris
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), pruning="none", max_epochs=2,
+                               warm_start=True, random_state=0).fit(X, y)
+    before = [c.copy() for c in clf.coefs_]
+    with pytest.raises(ValueError, match=r"Previously got \[0, 1, 2\], y has \[0, 1\]"):
+        clf.fit(X[y < 2], y[y < 2])
+    for a, b in zip(before, clf.coefs_):  # nothing trained before the refusal
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="same classes"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit(X, y) \
+            .fit(X[y < 2], y[y < 2])
+
+
+def test_a_batch_size_larger_than_the_data_is_clipped_with_a_warning(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match="batch_size=1000 is larger than the 150 rows"):
+        clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), pruning="none", max_epochs=1,
+                                   batch_size=1000).fit(X, y)
+    assert clf.batch_size_ == 150
+
+
+def test_coefs_and_intercepts_are_read_only_copies(iris):
+    """Writing into MLPClassifier's coefs_ changes its model; ours are copies of the
+    network's weights, so a write must fail instead of silently changing nothing."""
+    X, y = iris
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), pruning="none", max_epochs=1,
+                               random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="read-only"):
+        clf.coefs_[0][:] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        clf.intercepts_[0][0] = 1.0
+    assert clf.coefs_[0].any()
+
+
+def test_the_pruning_report_of_a_partial_fit_says_nothing_was_decided(iris):
+    X, y = iris
+    clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+    report = clf.pruning_report()
+    assert report.startswith("trained by partial_fit only: no pruning decision was made")
+    assert "decision data" not in report and "pruning='legc'" not in report
+    assert clf.n_weights_pruned_ == 0
+    # A fit afterwards decides, and its report says how.
+    clf.set_params(max_epochs=40, random_state=0).fit(X, y)
+    assert clf.pruning_report().startswith("pruning='legc'")
