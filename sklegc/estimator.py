@@ -1219,6 +1219,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 parts = train_test_split(*arrays, test_size=float(self.validation_fraction),
                                          stratify=y, random_state=seed)
             except ValueError as exc:
+                single = self.classes_[np.bincount(y, minlength=len(self.classes_)) == 1]
+                if single.size:
+                    # No validation_fraction helps: a class of one row cannot be on both sides.
+                    raise ValueError(
+                        f"{reason} could not hold out a stratified validation_fraction="
+                        f"{self.validation_fraction:g} of {len(y)} rows: class(es) "
+                        f"{single.tolist()} have a single row, and a stratified split needs "
+                        "at least 2 of every class. Add rows of those classes, leave them "
+                        f"out, or set {off}."
+                    ) from exc
                 # sklearn names the side that is too small for one row of every class.
                 way = "smaller" if "train_size" in str(exc) else "larger"
                 raise ValueError(

@@ -472,3 +472,21 @@ def test_the_pruning_report_of_a_partial_fit_says_nothing_was_decided(iris):
     # A fit afterwards decides, and its report says how.
     clf.set_params(max_epochs=40, random_state=0).fit(X, y)
     assert clf.pruning_report().startswith("pruning='legc'")
+
+
+def test_a_class_of_one_row_cannot_be_held_out_and_the_advice_says_so():
+    """A larger validation_fraction cannot split a class of one row: the message names the
+    class by the user's label and gives fixes that work; a fraction too small for one row
+    of every class still gets the fraction advice."""
+    X = np.random.RandomState(0).randn(60, 3)
+    y = np.array(["a"] * 30 + ["b"] * 29 + ["c"])
+    for params, off in ((dict(early_stopping=True), "early_stopping=False"),
+                        (dict(max_accuracy_drop=0.01), "max_accuracy_drop=None")):
+        with pytest.raises(ValueError) as info:
+            LEGCPrunedClassifier(max_epochs=2, **params).fit(X, y)
+        message = str(info.value)
+        assert "class(es) ['c'] have a single row" in message and off in message
+        assert "larger validation_fraction" not in message
+    with pytest.raises(ValueError, match="Use a larger validation_fraction"):
+        LEGCPrunedClassifier(max_epochs=2, early_stopping=True,
+                             validation_fraction=0.02).fit(X, np.repeat(["a", "b", "c"], 20))
