@@ -20,9 +20,11 @@ them into numba's cache while this one goes on importing torch and training (one
 at low priority, the Lyapunov kernel first); a process that needs a kernel before
 it is ready waits for it (:func:`wait_for_compile`) and then loads it from the cache,
 instead of compiling it a second time, and the weight tracer keeps its windows meanwhile
-(:class:`sklegc.trajectory.WeightTracer`). Marker files beside numba's cache record what
-was done; lock files keep concurrent processes (the workers of a grid search) to one
-compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
+(:class:`sklegc.trajectory.WeightTracer`). While it waits, it compiles itself the groups
+that the background process has not begun (the Granger kernels, while the Lyapunov kernel
+compiles), so that the two compile on two cores. Marker files beside numba's cache record
+what was done; lock files, each taken when its group's compilation begins, keep concurrent
+processes (the workers of a grid search) to one compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
 ``off``) turns it off (each process then compiles on first use, as numba does).
 """
 
@@ -49,6 +51,8 @@ _WAIT_S = 120.0
 _GROUPS = ("lyapunov", "granger")
 _started = {}  # group -> pid of the compiler this process started; filled once per process
 _found = []  # _paths(), once per process
+_claiming = []  # non-empty while this process compiles a group in _claim
+_given_up = []  # groups whose compilation failed in _claim
 
 
 def kernel(**options):
@@ -103,12 +107,13 @@ def _find_paths():
 
 
 def _holder(lock):
-    """The pid of the compiler holding ``lock``, or None where the lock is stale: older than
+    """The pid of the process holding ``lock``, or None where the lock is stale: older than
     ``_WAIT_S``, written on another host, or naming a process that has ended or (where
-    ``/proc`` tells) is not a compiler of these kernels (a pid given to another process)."""
+    ``/proc`` tells) was started after the lock was written (its pid given to another
+    process)."""
     try:
         with open(lock) as file:
-            pid, _, host = file.read().strip().partition(" ")
+            pid, host, started = (file.read().split() + [""])[:3]
         pid = int(pid)
         if pid <= 0 or host != socket.gethostname() or (
                 time.time() - os.path.getmtime(lock) > _WAIT_S):
@@ -116,17 +121,25 @@ def _holder(lock):
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as file:
-            if b"sklegc._jit" not in file.read():
-                return None
-    except OSError:
-        pass  # no /proc here: the pid and the lock's age are all there is to go by
+    current = _start_time(pid)
+    if current and started != current:
+        return None
     return pid
 
 
+def _start_time(pid):
+    """When process ``pid`` started, in clock ticks since boot (field 22 of
+    ``/proc/<pid>/stat``, proc(5)), as text; "" where there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rpartition(b")")[2].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
 def _lock_text():
-    return f"{os.getpid()} {socket.gethostname()}"
+    pid = os.getpid()
+    return f"{pid} {socket.gethostname()} {_start_time(pid)}"
 
 
 def compile_in_background():
@@ -210,7 +223,10 @@ def compile_pending(group):
     marker, lock = found[1][group]
     if os.path.exists(marker):
         return False
-    return running or _holder(lock) is not None
+    holder = _holder(lock)
+    if holder == os.getpid():
+        return False  # this process compiles it (_claim), as the kernel's first call
+    return running or holder is not None
 
 
 def wait_for_compile(group, timeout=_WAIT_S):
@@ -218,46 +234,88 @@ def wait_for_compile(group, timeout=_WAIT_S):
     so that this process loads its kernels from the cache instead of compiling them too."""
     deadline = time.monotonic() + timeout
     while compile_pending(group) and time.monotonic() < deadline:
-        time.sleep(0.02)
+        if not _claim():
+            time.sleep(0.02)
+
+
+def _claim():
+    """While this process waits, compile in it a group that its background compiler has not
+    started yet (the Granger kernels while the Lyapunov one compiles), so that both cores
+    compile; True when one was compiled. Never raises."""
+    if _claiming:
+        return False
+    _claiming.append(True)
+    group = None
+    try:
+        found = _paths()
+        for group in _GROUPS:
+            if _started.get(group) is None or group in _given_up:
+                continue  # this process's compiler was not started for it, or has ended
+            if _compile_group(group, *found[1][group]):
+                return True
+    except Exception:
+        # An optimisation: the kernel's first call compiles what is left, as numba does.
+        _given_up.append(group)
+    finally:
+        _claiming.clear()
+    return False
+
+
+def _lock(lock):
+    """Take ``lock`` for this process; False where a live compiler holds it."""
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        if _holder(lock) is not None:
+            return False
+        try:
+            os.remove(lock)  # left by a process that was killed
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except (FileNotFoundError, FileExistsError):
+            return False  # another process removed it first, and may hold it now
+    os.write(fd, _lock_text().encode())
+    os.close(fd)
+    return True
+
+
+def _compile_group(group, marker, lock):
+    """Compile ``group`` under its lock unless it is compiled or another process holds the
+    lock; True when this call compiled it."""
+    if os.path.exists(marker) or not _lock(lock):
+        return False
+    try:
+        if os.path.exists(marker):  # compiled by the lock's last holder
+            return False
+        _warm(group, marker)
+    finally:
+        os.remove(lock)
+    return True
+
+
+def _warm(group, marker):
+    """Compile ``group``'s kernels as the estimator calls them (float32 trace windows; the
+    default Granger test) into numba's cache, and leave its marker."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if group == "lyapunov":
+        from .lyapunov import max_lyapunov
+
+        max_lyapunov(rng.standard_normal((2, 40)).cumsum(axis=1).astype(np.float32))
+    else:
+        from .granger import granger_tests
+
+        granger_tests(rng.standard_normal(40), rng.standard_normal((40, 2)), maxlag=2)
+    with open(marker, "w") as file:
+        file.write(f"compiled by process {os.getpid()}\n")
 
 
 def _compile(groups):
-    """The background process: compile each group's kernels as the estimator calls them
-    (float32 trace windows; the default Granger test), leaving its marker when done."""
-    import numpy as np
-
+    """The background process: compile each group that no other process has taken, in
+    order, each under its lock (taken only when its turn comes, so that a waiting process
+    can take the later ones: _claim)."""
     os.nice(10)  # the process that imports torch and trains comes first
     directory, paths = _paths()
     os.makedirs(directory, exist_ok=True)
-    held = []
-    try:
-        for group in groups:
-            lock = paths[group][1]
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if _holder(lock) is not None:
-                    continue  # another process compiles it
-                os.remove(lock)  # left by a process that was killed
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, _lock_text().encode())
-            os.close(fd)
-            held.append(group)
-        rng = np.random.default_rng(0)
-        for group in list(held):
-            if group == "lyapunov":
-                from .lyapunov import max_lyapunov
-
-                max_lyapunov(rng.standard_normal((2, 40)).cumsum(axis=1).astype(np.float32))
-            else:
-                from .granger import granger_tests
-
-                granger_tests(rng.standard_normal(40), rng.standard_normal((40, 2)), maxlag=2)
-            marker, lock = paths[group]
-            with open(marker, "w") as file:
-                file.write(f"compiled by process {os.getpid()}\n")
-            os.remove(lock)
-            held.remove(group)
-    finally:
-        for group in held:
-            os.remove(paths[group][1])
+    for group in groups:
+        _compile_group(group, *paths[group])

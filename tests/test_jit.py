@@ -128,40 +128,68 @@ def test_windows_traced_while_the_kernel_compiles_get_the_same_exponents(monkeyp
     np.testing.assert_array_equal(deferred.granger_pvalues_, direct.granger_pvalues_)
 
 
-def test_only_a_live_compiler_of_these_kernels_is_waited_for(tmp_path, monkeypatch):
+def _sleeper():
+    """A live process, and the lock text it would write."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    return process, f"{process.pid} {socket.gethostname()} {_jit._start_time(process.pid)}"
+
+
+def test_only_a_live_holder_of_the_lock_is_waited_for(tmp_path, monkeypatch):
     host = socket.gethostname()
     lock = tmp_path / "x.lock"
     monkeypatch.setattr(_jit, "_started", {None: None})
     monkeypatch.setattr(_jit, "_found", [(str(tmp_path), {"lyapunov": ("x.ready", str(lock))})])
-    # A compiler (its command line names sklegc._jit) that is still running: waited for.
-    compiler = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                                 "sklegc._jit"])
+    compiler, text = _sleeper()
     try:
-        lock.write_text(f"{compiler.pid} {host}")
-        cmdline = Path(f"/proc/{compiler.pid}/cmdline")
-        deadline = time.monotonic() + 10
-        while (cmdline.exists() and b"sklegc._jit" not in cmdline.read_bytes()
-               and time.monotonic() < deadline):
-            time.sleep(0.01)  # until the sleeper's command line is in place
-        assert _jit.compile_pending("lyapunov"), (
-            compiler.poll(), cmdline.read_bytes() if cmdline.exists() else None)
+        # A process that took the lock and still runs: waited for.
+        lock.write_text(text)
+        assert _jit.compile_pending("lyapunov")
         # The same lock written on another host, or older than the longest wait: stale.
-        lock.write_text(f"{compiler.pid} another-host")
+        lock.write_text(text.replace(host, "another-host"))
         assert not _jit.compile_pending("lyapunov")
-        lock.write_text(f"{compiler.pid} {host}")
+        lock.write_text(text)
         old = time.time() - _jit._WAIT_S - 1
         os.utime(lock, (old, old))
         assert not _jit.compile_pending("lyapunov")
     finally:
         compiler.kill()
         compiler.wait()
-    # A killed compiler's pid: not waited for.
-    lock.write_text(f"{compiler.pid} {host}")
+    # A killed holder's pid: not waited for.
+    lock.write_text(text)
     assert not _jit.compile_pending("lyapunov")
-    # A live process that is not a compiler (a killed compiler's pid given to another
-    # process): not waited for, where /proc tells.
-    lock.write_text(f"{os.getpid()} {host}")
-    assert _jit.compile_pending("lyapunov") is not os.path.exists("/proc/self/cmdline")
+    # A live process started after the lock was written (a killed holder's pid given to
+    # another process): not waited for, where /proc tells.
+    lock.write_text(f"{os.getppid()} {host} 1")
+    assert _jit.compile_pending("lyapunov") is not os.path.exists("/proc/self/stat")
+    # This process's own lock: it compiles the kernels itself, on their first call.
+    lock.write_text(_jit._lock_text())
+    assert not _jit.compile_pending("lyapunov")
+
+
+def test_a_waiting_process_compiles_the_groups_its_compiler_has_not_begun(tmp_path,
+                                                                          monkeypatch):
+    # The background compiler holds the Lyapunov kernel's lock and has not begun the
+    # Granger kernels': the process waiting for the first compiles the second meanwhile.
+    paths = {group: (str(tmp_path / f"{group}.ready"), str(tmp_path / f"{group}.lock"))
+             for group in ("lyapunov", "granger")}
+    compiler, text = _sleeper()
+    monkeypatch.setattr(_jit, "_found", [(str(tmp_path), paths)])
+    monkeypatch.setattr(_jit, "_started", {None: None, "lyapunov": compiler.pid,
+                                           "granger": compiler.pid})
+    try:
+        Path(paths["lyapunov"][1]).write_text(text)
+        start = time.monotonic()
+        _jit.wait_for_compile("lyapunov", timeout=1.0)
+        assert time.monotonic() - start >= 1.0  # the Lyapunov kernel is still compiling
+        assert os.path.exists(paths["granger"][0])  # compiled here, its marker left
+        assert not os.path.exists(paths["granger"][1])  # and its lock given back
+        assert not os.path.exists(paths["lyapunov"][0])
+        assert Path(paths["lyapunov"][1]).read_text() == text  # the compiler's, untouched
+        # Nothing is left to take: the next wait only waits.
+        assert not _jit._claim()
+    finally:
+        compiler.kill()
+        compiler.wait()
 
 
 @pytest.mark.parametrize("value", ["0", "false", "Off", "no"])
