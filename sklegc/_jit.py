@@ -231,24 +231,27 @@ def compile_pending(group):
 
 def wait_for_compile(group, timeout=_WAIT_S):
     """Wait (at most ``timeout`` seconds) for a background compilation of ``group`` to end,
-    so that this process loads its kernels from the cache instead of compiling them too."""
+    so that this process loads its kernels from the cache instead of compiling them too;
+    meanwhile, compile here the groups that this process's background compiler has not
+    begun (``group`` first)."""
     deadline = time.monotonic() + timeout
     while compile_pending(group) and time.monotonic() < deadline:
-        if not _claim():
+        if not _claim(group):
             time.sleep(0.02)
 
 
-def _claim():
-    """While this process waits, compile in it a group that its background compiler has not
-    started yet (the Granger kernels while the Lyapunov one compiles), so that both cores
-    compile; True when one was compiled. Never raises."""
+def _claim(awaited):
+    """While this process waits for ``awaited``, compile in it a group that its background
+    compiler has not begun (the Granger kernels while the Lyapunov one compiles; the
+    awaited group itself first), so that both cores compile; True when one was compiled.
+    Never raises."""
     if _claiming:
         return False
     _claiming.append(True)
     group = None
     try:
         found = _paths()
-        for group in _GROUPS:
+        for group in sorted(_GROUPS, key=lambda name: name != awaited):
             if _started.get(group) is None or group in _given_up:
                 continue  # this process's compiler was not started for it, or has ended
             if _compile_group(group, *found[1][group]):

@@ -186,7 +186,26 @@ def test_a_waiting_process_compiles_the_groups_its_compiler_has_not_begun(tmp_pa
         assert not os.path.exists(paths["lyapunov"][0])
         assert Path(paths["lyapunov"][1]).read_text() == text  # the compiler's, untouched
         # Nothing is left to take: the next wait only waits.
-        assert not _jit._claim()
+        assert not _jit._claim("lyapunov")
+    finally:
+        compiler.kill()
+        compiler.wait()
+
+
+def test_a_waiting_process_compiles_the_group_it_waits_for_first(tmp_path, monkeypatch):
+    # The background compiler has begun neither group (it is still starting): the process
+    # that needs the Granger kernels compiles them, and leaves the Lyapunov kernel to it.
+    paths = {group: (str(tmp_path / f"{group}.ready"), str(tmp_path / f"{group}.lock"))
+             for group in ("lyapunov", "granger")}
+    compiler, _ = _sleeper()
+    monkeypatch.setattr(_jit, "_found", [(str(tmp_path), paths)])
+    monkeypatch.setattr(_jit, "_started", {None: None, "lyapunov": compiler.pid,
+                                           "granger": compiler.pid})
+    try:
+        _jit.wait_for_compile("granger", timeout=30.0)
+        assert os.path.exists(paths["granger"][0])
+        assert not os.path.exists(paths["lyapunov"][0])
+        assert not any(name.endswith(".lock") for name in os.listdir(tmp_path))
     finally:
         compiler.kill()
         compiler.wait()
