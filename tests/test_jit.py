@@ -166,49 +166,45 @@ def test_only_a_live_holder_of_the_lock_is_waited_for(tmp_path, monkeypatch):
     assert not _jit.compile_pending("lyapunov")
 
 
-def test_a_waiting_process_compiles_the_groups_its_compiler_has_not_begun(tmp_path,
-                                                                          monkeypatch):
+@pytest.fixture
+def compiler(tmp_path, monkeypatch):
+    """A background compiler (a live process) started for both groups, whose markers and
+    locks are in ``tmp_path``: ``(paths, lock text of the compiler)``."""
+    paths = {group: (str(tmp_path / f"{group}.ready"), str(tmp_path / f"{group}.lock"))
+             for group in ("lyapunov", "granger")}
+    process, text = _sleeper()
+    monkeypatch.setattr(_jit, "_found", [(str(tmp_path), paths)])
+    monkeypatch.setattr(_jit, "_started", {None: None, "lyapunov": process.pid,
+                                           "granger": process.pid})
+    yield paths, text
+    process.kill()
+    process.wait()
+
+
+def test_a_waiting_process_compiles_the_groups_its_compiler_has_not_begun(compiler):
     # The background compiler holds the Lyapunov kernel's lock and has not begun the
     # Granger kernels': the process waiting for the first compiles the second meanwhile.
-    paths = {group: (str(tmp_path / f"{group}.ready"), str(tmp_path / f"{group}.lock"))
-             for group in ("lyapunov", "granger")}
-    compiler, text = _sleeper()
-    monkeypatch.setattr(_jit, "_found", [(str(tmp_path), paths)])
-    monkeypatch.setattr(_jit, "_started", {None: None, "lyapunov": compiler.pid,
-                                           "granger": compiler.pid})
-    try:
-        Path(paths["lyapunov"][1]).write_text(text)
-        start = time.monotonic()
-        _jit.wait_for_compile("lyapunov", timeout=1.0)
-        assert time.monotonic() - start >= 1.0  # the Lyapunov kernel is still compiling
-        assert os.path.exists(paths["granger"][0])  # compiled here, its marker left
-        assert not os.path.exists(paths["granger"][1])  # and its lock given back
-        assert not os.path.exists(paths["lyapunov"][0])
-        assert Path(paths["lyapunov"][1]).read_text() == text  # the compiler's, untouched
-        # Nothing is left to take: the next wait only waits.
-        assert not _jit._claim("lyapunov")
-    finally:
-        compiler.kill()
-        compiler.wait()
+    paths, text = compiler
+    Path(paths["lyapunov"][1]).write_text(text)
+    start = time.monotonic()
+    _jit.wait_for_compile("lyapunov", timeout=1.0)
+    assert time.monotonic() - start >= 1.0  # the Lyapunov kernel is still compiling
+    assert os.path.exists(paths["granger"][0])  # compiled here, its marker left
+    assert not os.path.exists(paths["granger"][1])  # and its lock given back
+    assert not os.path.exists(paths["lyapunov"][0])
+    assert Path(paths["lyapunov"][1]).read_text() == text  # the compiler's, untouched
+    # Nothing is left to take: the next wait only waits.
+    assert not _jit._claim("lyapunov")
 
 
-def test_a_waiting_process_compiles_the_group_it_waits_for_first(tmp_path, monkeypatch):
+def test_a_waiting_process_compiles_the_group_it_waits_for_first(compiler, tmp_path):
     # The background compiler has begun neither group (it is still starting): the process
     # that needs the Granger kernels compiles them, and leaves the Lyapunov kernel to it.
-    paths = {group: (str(tmp_path / f"{group}.ready"), str(tmp_path / f"{group}.lock"))
-             for group in ("lyapunov", "granger")}
-    compiler, _ = _sleeper()
-    monkeypatch.setattr(_jit, "_found", [(str(tmp_path), paths)])
-    monkeypatch.setattr(_jit, "_started", {None: None, "lyapunov": compiler.pid,
-                                           "granger": compiler.pid})
-    try:
-        _jit.wait_for_compile("granger", timeout=30.0)
-        assert os.path.exists(paths["granger"][0])
-        assert not os.path.exists(paths["lyapunov"][0])
-        assert not any(name.endswith(".lock") for name in os.listdir(tmp_path))
-    finally:
-        compiler.kill()
-        compiler.wait()
+    paths, _ = compiler
+    _jit.wait_for_compile("granger", timeout=30.0)
+    assert os.path.exists(paths["granger"][0])
+    assert not os.path.exists(paths["lyapunov"][0])
+    assert not any(name.endswith(".lock") for name in os.listdir(tmp_path))
 
 
 @pytest.mark.parametrize("value", ["0", "false", "Off", "no"])
