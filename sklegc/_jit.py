@@ -46,6 +46,8 @@ _CHILD = "_SKLEGC_COMPILING_KERNELS"
 # times what compiling takes on a 2-core machine, so that only a stuck or vanished compiler
 # is given up on (and then the waiting process compiles for itself).
 _WAIT_S = 120.0
+# A wait this long (three times what compiling takes on a 2-core machine) is told.
+_WARN_S = 30.0
 # The kernel groups, in the order the background process compiles them: the Lyapunov
 # kernel is needed first, by the weight tracer.
 _GROUPS = ("lyapunov", "granger")
@@ -108,9 +110,9 @@ def _find_paths():
 
 def _holder(lock):
     """The pid of the process holding ``lock``, or None where the lock is stale: older than
-    ``_WAIT_S``, written on another host, or naming a process that has ended or (where
-    ``/proc`` tells) was started after the lock was written (its pid given to another
-    process)."""
+    ``_WAIT_S``, written on another host, or naming a process that has ended (where
+    ``/proc`` tells, also one that was killed and not yet reaped: a zombie) or that was
+    started after the lock was written (its pid given to another process)."""
     try:
         with open(lock) as file:
             pid, host, started = (file.read().split() + [""])[:3]
@@ -121,25 +123,27 @@ def _holder(lock):
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    current = _start_time(pid)
-    if current and started != current:
+    state, current = _proc_stat(pid)
+    if state in ("Z", "X") or (current and started != current):
         return None
     return pid
 
 
-def _start_time(pid):
-    """When process ``pid`` started, in clock ticks since boot (field 22 of
-    ``/proc/<pid>/stat``, proc(5)), as text; "" where there is no ``/proc``."""
+def _proc_stat(pid):
+    """``(state, start time)`` of process ``pid`` from ``/proc/<pid>/stat`` (fields 3 and 22,
+    proc(5); the start time in clock ticks since boot), as text; ``("", "")`` where there
+    is no ``/proc``."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
-            return file.read().rpartition(b")")[2].split()[19].decode()
+            fields = file.read().rpartition(b")")[2].split()
+        return fields[0].decode(), fields[19].decode()
     except (OSError, IndexError):
-        return ""
+        return "", ""
 
 
 def _lock_text():
     pid = os.getpid()
-    return f"{pid} {socket.gethostname()} {_start_time(pid)}"
+    return f"{pid} {socket.gethostname()} {_proc_stat(pid)[1]}"
 
 
 def compile_in_background():
@@ -234,10 +238,19 @@ def wait_for_compile(group, timeout=_WAIT_S):
     so that this process loads its kernels from the cache instead of compiling them too;
     meanwhile, compile here the groups that this process's background compiler has not
     begun (``group`` first)."""
-    deadline = time.monotonic() + timeout
-    while compile_pending(group) and time.monotonic() < deadline:
+    start = time.monotonic()
+    warned = False
+    while compile_pending(group) and time.monotonic() < start + timeout:
         if not _claim(group):
             time.sleep(0.02)
+        if not warned and time.monotonic() - start > _WARN_S:
+            warned = True
+            warnings.warn(
+                f"sklegc has waited {time.monotonic() - start:.0f} s for another process "
+                f"compiling its {group} kernels into numba's cache; it waits at most "
+                f"{timeout:.0f} s, then compiles them in this process. "
+                f"{_SWITCH}=0 turns the background compilation off.", RuntimeWarning,
+                stacklevel=3)
 
 
 def _claim(awaited):
@@ -265,20 +278,49 @@ def _claim(awaited):
 
 
 def _lock(lock):
-    """Take ``lock`` for this process; False where a live compiler holds it."""
+    """Take ``lock`` for this process; False where a live process holds it.
+
+    The lock file appears with its text (written beside it, then hard-linked into place),
+    so that no other process ever reads it empty and takes it for a stale one.
+    """
+    text = _lock_text()
+    draft = f"{lock}.{os.getpid()}"
+    with open(draft, "w") as file:
+        file.write(text)
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        if _holder(lock) is not None:
-            return False
-        try:
-            os.remove(lock)  # left by a process that was killed
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except (FileNotFoundError, FileExistsError):
-            return False  # another process removed it first, and may hold it now
-    os.write(fd, _lock_text().encode())
-    os.close(fd)
-    return True
+        for _ in range(2):
+            try:
+                os.link(draft, lock)
+                return True
+            except FileExistsError:
+                try:
+                    with open(lock) as file:
+                        found = file.read()
+                except FileNotFoundError:
+                    continue  # given back meanwhile
+                if _holder(lock) is not None:
+                    return False
+                # Left by a process that ended; removed only if no other process has
+                # replaced it meanwhile.
+                _remove_if(lock, found)
+        return False  # another process took it in between
+    finally:
+        os.remove(draft)
+
+
+def _unlock(lock):
+    """Remove ``lock`` if this process holds it."""
+    _remove_if(lock, _lock_text())
+
+
+def _remove_if(lock, text):
+    """Remove ``lock`` if it holds ``text``."""
+    try:
+        with open(lock) as file:
+            if file.read() == text:
+                os.remove(lock)
+    except FileNotFoundError:
+        pass
 
 
 def _compile_group(group, marker, lock):
@@ -291,7 +333,7 @@ def _compile_group(group, marker, lock):
             return False
         _warm(group, marker)
     finally:
-        os.remove(lock)
+        _unlock(lock)
     return True
 
 

@@ -131,7 +131,7 @@ def test_windows_traced_while_the_kernel_compiles_get_the_same_exponents(monkeyp
 def _sleeper():
     """A live process, and the lock text it would write."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    return process, f"{process.pid} {socket.gethostname()} {_jit._start_time(process.pid)}"
+    return process, f"{process.pid} {socket.gethostname()} {_jit._proc_stat(process.pid)[1]}"
 
 
 def test_only_a_live_holder_of_the_lock_is_waited_for(tmp_path, monkeypatch):
@@ -157,6 +157,14 @@ def test_only_a_live_holder_of_the_lock_is_waited_for(tmp_path, monkeypatch):
     # A killed holder's pid: not waited for.
     lock.write_text(text)
     assert not _jit.compile_pending("lyapunov")
+    # Nor one killed and not yet reaped by its parent (a zombie), where /proc tells.
+    zombie, text = _sleeper()
+    zombie.kill()
+    while _jit._proc_stat(zombie.pid)[0] not in ("Z", ""):
+        time.sleep(0.01)
+    lock.write_text(text)
+    assert not _jit.compile_pending("lyapunov")
+    zombie.wait()
     # A live process started after the lock was written (a killed holder's pid given to
     # another process): not waited for, where /proc tells.
     lock.write_text(f"{os.getppid()} {host} 1")
@@ -205,6 +213,32 @@ def test_a_waiting_process_compiles_the_group_it_waits_for_first(compiler, tmp_p
     assert os.path.exists(paths["granger"][0])
     assert not os.path.exists(paths["lyapunov"][0])
     assert not any(name.endswith(".lock") for name in os.listdir(tmp_path))
+
+
+def test_a_lock_is_taken_whole_and_given_back_only_by_its_holder(compiler, tmp_path):
+    paths, text = compiler
+    lock = paths["lyapunov"][1]
+    Path(lock).write_text(text)
+    assert not _jit._lock(lock)  # a live process holds it
+    assert not _jit._compile_group("lyapunov", *paths["lyapunov"])
+    _jit._unlock(lock)
+    assert Path(lock).read_text() == text  # not this process's to give back
+    Path(lock).write_text(f"{os.getpid()} {socket.gethostname()} 1")  # a pid reused since
+    assert _jit._lock(lock)
+    assert Path(lock).read_text() == _jit._lock_text()
+    assert sorted(os.listdir(tmp_path)) == ["lyapunov.lock"]  # no draft left beside it
+    _jit._unlock(lock)
+    assert not os.listdir(tmp_path)
+
+
+def test_a_long_wait_is_told(compiler, monkeypatch):
+    paths, text = compiler
+    Path(paths["lyapunov"][1]).write_text(text)
+    Path(paths["granger"][0]).write_text("compiled")
+    monkeypatch.setattr(_jit, "_WARN_S", 0.1)
+    with pytest.warns(RuntimeWarning, match="waited .* lyapunov kernels.*"
+                      "SKLEGC_BACKGROUND_COMPILE=0"):
+        _jit.wait_for_compile("lyapunov", timeout=0.5)
 
 
 @pytest.mark.parametrize("value", ["0", "false", "Off", "no"])
