@@ -24,7 +24,8 @@ instead of compiling it a second time, and the weight tracer keeps its windows m
 that the background process has not begun (the Granger kernels, while the Lyapunov kernel
 compiles), so that the two compile on two cores. Marker files beside numba's cache record
 what was done; lock files, each taken when its group's compilation begins, keep concurrent
-processes (the workers of a grid search) to one compilation of each group. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
+processes (the workers of a grid search) to one compilation of each group; a wait of over
+30 s warns. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
 ``off``) turns it off (each process then compiles on first use, as numba does).
 """
 
@@ -285,6 +286,7 @@ def _lock(lock):
     """
     text = _lock_text()
     draft = f"{lock}.{os.getpid()}"
+    os.makedirs(os.path.dirname(lock), exist_ok=True)  # before the compiler has made it
     with open(draft, "w") as file:
         file.write(text)
     try:

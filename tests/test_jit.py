@@ -229,6 +229,9 @@ def test_a_lock_is_taken_whole_and_given_back_only_by_its_holder(compiler, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["lyapunov.lock"]  # no draft left beside it
     _jit._unlock(lock)
     assert not os.listdir(tmp_path)
+    # A waiting process may take a lock before the compiler has made the directory.
+    lock = tmp_path / "cache" / "granger.lock"
+    assert _jit._lock(str(lock)) and lock.read_text() == _jit._lock_text()
 
 
 def test_a_long_wait_is_told(compiler, monkeypatch):
