@@ -292,7 +292,7 @@ def _lock(lock):
     try:
         for _ in range(2):
             try:
-                os.link(draft, lock)
+                _place(draft, lock, text)
                 return True
             except FileExistsError:
                 try:
@@ -308,6 +308,20 @@ def _lock(lock):
         return False  # another process took it in between
     finally:
         os.remove(draft)
+
+
+def _place(draft, lock, text):
+    """Create ``lock`` as a hard link to ``draft``, or, on a file system without hard links,
+    create it and write ``text`` (the old way, with its short window of an empty file);
+    FileExistsError where it exists."""
+    try:
+        os.link(draft, lock)
+    except FileExistsError:
+        raise
+    except OSError:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
 
 
 def _unlock(lock):

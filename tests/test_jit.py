@@ -234,6 +234,21 @@ def test_a_lock_is_taken_whole_and_given_back_only_by_its_holder(compiler, tmp_p
     assert _jit._lock(str(lock)) and lock.read_text() == _jit._lock_text()
 
 
+def test_locks_work_on_a_file_system_without_hard_links(compiler, tmp_path, monkeypatch):
+    def no_link(src, dst):
+        raise PermissionError(1, "Operation not permitted", src)
+
+    monkeypatch.setattr(os, "link", no_link)
+    paths, text = compiler
+    lock = paths["granger"][1]
+    assert _jit._lock(lock) and Path(lock).read_text() == _jit._lock_text()
+    assert not _jit._lock(lock)  # held: by this (live) process
+    _jit._unlock(lock)
+    Path(lock).write_text(text)
+    assert not _jit._lock(lock)  # held by the compiler
+    assert sorted(os.listdir(tmp_path)) == ["granger.lock"]
+
+
 def test_a_long_wait_is_told(compiler, monkeypatch):
     paths, text = compiler
     Path(paths["lyapunov"][1]).write_text(text)
