@@ -109,14 +109,17 @@ def _find_paths():
                        for group in _GROUPS}
 
 
-def _holder(lock):
+def _holder(lock, text=None):
     """The pid of the process holding ``lock``, or None where the lock is stale: older than
     ``_WAIT_S``, written on another host, or naming a process that has ended (where
     ``/proc`` tells, also one that was killed and not yet reaped: a zombie) or that was
-    started after the lock was written (its pid given to another process)."""
+    started after the lock was written (its pid given to another process). ``text``: the
+    lock's contents where the caller has read them already."""
     try:
-        with open(lock) as file:
-            pid, host, started = (file.read().split() + [""])[:3]
+        if text is None:
+            with open(lock) as file:
+                text = file.read()
+        pid, host, started = (text.split() + [""])[:3]
         pid = int(pid)
         if pid <= 0 or host != socket.gethostname() or (
                 time.time() - os.path.getmtime(lock) > _WAIT_S):
@@ -300,7 +303,7 @@ def _lock(lock):
                         found = file.read()
                 except FileNotFoundError:
                     continue  # given back meanwhile
-                if _holder(lock) is not None:
+                if _holder(lock, found) is not None:
                     return False
                 # Left by a process that ended; removed only if no other process has
                 # replaced it meanwhile.
