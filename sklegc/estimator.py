@@ -265,8 +265,9 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         the same (the paper's).
     alpha : float >= 0, default=1e-4
         L2 penalty, as in ``MLPClassifier``: ``alpha / 2 * sum(W ** 2)`` over the weights
-        of the ``nn.Linear`` layers (not the biases), divided by the (weighted) number of
-        samples in the batch, is added to the batch loss.
+        of the ``nn.Linear`` layers (not the biases), divided by the number of samples in
+        the batch (with sample weights: by their sum in the batch), is added to the batch
+        loss.
     batch_size : int or "auto", default="auto"
         Mini-batch size. ``"auto"`` is ``MLPClassifier``'s ``min(200, n_samples)`` in the
         untraced phases (``pruning="none"``, the baselines, a PT run trained on,
@@ -305,6 +306,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         Weights of the classes, as in ``LogisticRegression``: ``"balanced"`` is
         ``n_samples / (n_classes * np.bincount(y))``. They multiply ``sample_weight`` and,
         like it, weigh the loss and the misclassification rate the causality test reads.
+        The loss of a batch is its weighted average, as ``MLPClassifier`` computes it with
+        ``sample_weight`` (:class:`~sklegc.network.ClassificationLoss`); in a batch of one
+        row the weight cancels, so a phase trained with ``batch_size=1`` is not weighted
+        (a warning says so).
     warm_start : bool, default=False
         When fitted, ``fit`` starts from the fitted network and its mask: the pruned
         weights stay pruned, the new decision can prune further (iterative pruning: only
@@ -501,7 +506,10 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
     loss_curve_ : list of float
         Training loss of every epoch of every phase, in order (the dense phase, then
         fine-tuning, then each ``partial_fit``); the ``phase`` column of ``net_.history``
-        says which phase each entry belongs to. The loss includes the L2 penalty.
+        says which phase each entry belongs to. The loss includes the L2 penalty. An
+        epoch's loss is the average of its batches' losses weighted by their rows, as in
+        ``MLPClassifier``; with sample weights, weighted by the batches' weights instead
+        (the epoch's weighted average loss, :class:`~sklegc.net.EpochLoss`).
     loss_ : float
         Training loss of the last epoch.
     best_loss_ : float or None
@@ -1021,8 +1029,8 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         return encoder.transform(y).astype(np.int64)
 
     def _sample_weight(self, sample_weight, X, y):
-        """Sample weights times class weights, rescaled to mean 1, float32; None when both
-        are absent (see :class:`~sklegc.network.ClassificationLoss` for the scaling)."""
+        """Sample weights times class weights, float32, as given (their scale sets the L2
+        penalty's divisor, as in ``MLPClassifier``); None when both are absent."""
         if sample_weight is None and self.class_weight is None:
             return None
         weight = np.ones(len(y), dtype=np.float64)
@@ -1043,7 +1051,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"(classes with weight: {weighted.tolist()}): a classifier needs samples of "
                 "at least 2 classes. Give samples of another class a positive weight."
             )
-        return (weight / weight.mean()).astype(np.float32)
+        return weight.astype(np.float32)
 
     def _warn_large_scales(self, X):
         spread = X.std(axis=0) if len(X) > 1 else np.zeros(X.shape[1])
@@ -1105,6 +1113,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         with self._fit_context() as seed:
             data = self._split(X, y_enc, weight, seed)
             plan = self._plan(len(data.y), self.pruning, self.max_epochs)
+            self._warn_weights_cancel(data.w, plan, sample_weight)
             self._fit(data, plan, sizes, seed, warm)
         self._partial_fit_only = False
         return self
@@ -1154,6 +1163,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         with self._fit_context() as seed:
             data = self._split(X, y_enc, weight, seed, early_stopping=False)
             plan = self._plan(len(data.y), "none", 1)
+            self._warn_weights_cancel(data.w, plan, sample_weight)
             if not fitted:
                 self._fit(data, plan, sizes, seed, warm=False)
                 self._partial_fit_only = True  # for pruning_report: nothing was decided
@@ -1312,6 +1322,29 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         plan.maxlag = self._feasible_maxlag(plan, n_train)
         plan.min_windows = self._windows_needed(plan.maxlag)
         return plan
+
+    def _warn_weights_cancel(self, weight, plan, sample_weight):
+        """Warn where a phase trains on single rows, in which unequal weights cancel."""
+        if weight is None or np.ptp(weight) == 0:
+            return
+        sizes = {plan.batch_size}
+        if plan.traced:
+            sizes.add(plan.trace_batch_size)
+        if 1 not in sizes:
+            return
+        phase = ("every training phase" if sizes == {1} else
+                 "the traced phase" if plan.trace_batch_size == 1 else "the untraced phases")
+        given = " and ".join(name for name, value in (
+            ("class_weight", self.class_weight), ("sample_weight", sample_weight))
+            if value is not None)
+        warnings.warn(
+            f"{given}: {phase} trains in batches of one row "
+            f"(batch_size={self.batch_size!r} on {len(weight)} rows), where a row's weight "
+            "cancels in the batch's weighted average loss, as in MLPClassifier(batch_size=1): "
+            "the weights weigh the misclassification rate the causality test reads, but not "
+            "that training. Use a batch_size of 2 or more (batch_size='auto' trains the traced "
+            "phase in batches of one row below 64 rows).",
+            UserWarning, stacklevel=3)
 
     def _windows_needed(self, lag):
         """Fewest windows for a Granger test up to ``lag`` with this fit's options:

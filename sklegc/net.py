@@ -4,10 +4,13 @@
 ``NeuralNetClassifier`` does, so that skorch callbacks and scikit-learn scorers work on it
 unchanged: ``predict`` gives encoded class labels (``0 .. n_classes - 1``) and
 ``predict_proba`` probabilities. Its loss is the one scikit-learn's ``MLPClassifier``
-minimises: the mean of the (optionally sample-weighted) per-sample losses plus the L2
-penalty ``alpha / 2 * sum(W ** 2) / n_batch`` on the weights of its ``nn.Linear`` layers
-(not on the biases). Sample weights are expected to have mean 1 over the training data
-(see :class:`~sklegc.network.ClassificationLoss`).
+minimises, batch by batch: the mean of the per-sample losses plus the L2 penalty
+``alpha / 2 * sum(W ** 2) / n_batch`` on the weights of its ``nn.Linear`` layers (not on
+the biases); with sample weights, the weighted average ``sum(w_i l_i) / sum(w_i)`` plus the
+penalty divided by ``sum(w_i)`` instead of ``n_batch`` (see
+:class:`~sklegc.network.ClassificationLoss`). An epoch's ``train_loss`` is the average of
+its batches' losses weighted by their rows, or by their sample weights where there are
+weights (:class:`EpochLoss`): the epoch's weighted average loss.
 
 Sample weights travel with the data: pass ``X`` as a dict ``{"X": X, "sample_weight": w}``
 (skorch's own convention for extra per-sample inputs); the module only ever sees ``X``.
@@ -37,12 +40,12 @@ import numpy as np
 import torch
 from sklearn.utils import ClassifierTags
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import to_numpy, to_tensor
 
 from .masks import refresh_masked_weights
-from .network import ClassificationLoss, prunable_layers, scores_to_proba
+from .network import ClassificationLoss, batch_weight, prunable_layers, scores_to_proba
 from .trajectory import accuracy
 
 
@@ -188,10 +191,26 @@ class PrunableNet(NeuralNet):
         if weight is not None and not self._on_device(weight):
             weight = to_tensor(weight, device=self.device)
         loss = self.criterion_(y_pred, y_true, sample_weight=weight)
-        if training and self.alpha:
-            squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
-            loss = loss + 0.5 * self.alpha * squares / len(y_true)
+        if training:
+            # MLPClassifier's divisor of the penalty (its sw_sum), and the batch's share
+            # of the epoch's loss (EpochLoss).
+            size = len(y_true) if weight is None else batch_weight(weight)
+            self._batch_weight = None if weight is None else size
+            if self.alpha:
+                squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
+                loss = loss + 0.5 * self.alpha * squares / size
         return loss
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        weight = self.__dict__.pop("_batch_weight", None)
+        if training and weight is not None:
+            self.history.record_batch("train_batch_weight", weight.item())
+
+    @property
+    def _default_callbacks(self):
+        # skorch's own, with the epoch's train_loss averaged by the batches' weights.
+        return [(name, EpochLoss("train_loss", on_train=True) if name == "train_loss" else cb)
+                for name, cb in super()._default_callbacks]
 
     def _penalised_layers(self):
         return self._lookup("penalised",
@@ -273,6 +292,29 @@ class PrunableNet(NeuralNet):
         tags.estimator_type = "classifier"
         tags.classifier_tags = ClassifierTags()
         return tags
+
+
+class EpochLoss(PassthroughScoring):
+    """skorch's epoch score from batch scores, averaged by the batches' sample weights.
+
+    skorch's ``PassthroughScoring`` averages the batches' scores weighted by their rows
+    (``train_batch_size``). Where every batch of the epoch recorded its sample weights'
+    sum (``train_batch_weight``, written by :class:`PrunableNet` in a weighted fit), this
+    averages by those instead: with the batch loss ``sum(w_i l_i) / sum(w_i)``, the
+    epoch's score is then ``sum(w_i l_i) / sum(w_i)`` over all its rows (plus the batches'
+    penalties, likewise averaged), the weighted loss of the epoch. Averaged by rows it
+    would change with how the heavy rows happen to fall into batches, enough to end
+    training early under the ``tol`` rule (``n_iter_no_change`` epochs without
+    improvement).
+    """
+
+    def get_avg_score(self, history):
+        batches = history[-1, "batches"]
+        key = "train_batch_weight" if self.on_train else "valid_batch_weight"
+        if batches and all(key in batch for batch in batches):
+            return float(np.average([batch[self.name] for batch in batches],
+                                    weights=[batch[key] for batch in batches]))
+        return super().get_avg_score(history)
 
 
 class Convergence(Callback):

@@ -71,17 +71,29 @@ def scores_to_labels(scores):
     return scores.argmax(dim=1)
 
 
+def batch_weight(sample_weight):
+    """The weight of a batch, ``sum(w_i)`` (a 0-d tensor), or 1 for a batch of zero weights.
+
+    The divisor of a weighted batch loss and of the L2 penalty, as in ``MLPClassifier``
+    (its ``sw_sum``). A batch whose rows all weigh 0 carries no data: its loss is 0 and its
+    penalty is not magnified, where scikit-learn would divide by 0.
+    """
+    total = sample_weight.sum()
+    return torch.where(total > 0, total, torch.ones_like(total))
+
+
 class ClassificationLoss(nn.Module):
     """The training loss on raw scores and encoded integer labels, optionally weighted.
 
     ``loss="mse"`` is the paper's: the squared error between the output unit(s) after the
     sigmoid (binary) or softmax (multi-class) and the 0/1 or one-hot target, averaged over
     the output units of a sample. ``loss="cross_entropy"`` is the usual log loss. The batch
-    loss is the mean of the per-sample losses, or with ``sample_weight`` the mean of
-    ``w_i * l_i``. With weights rescaled to mean 1 over the training data, that is an
-    unbiased estimate of the weighted average loss over all of it (scikit-learn's
-    ``MLPClassifier`` objective), also in batches of one row, where a per-batch weighted
-    average ``sum(w_i l_i) / sum(w_i)`` would cancel the weights.
+    loss is the mean of the per-sample losses, or with ``sample_weight`` their weighted
+    average ``sum(w_i l_i) / sum(w_i)`` over the batch, as scikit-learn's ``MLPClassifier``
+    computes it (``sklearn.neural_network._base.log_loss`` and ``binary_log_loss``), so that
+    the same weights, initial weights and batches give ``MLPClassifier``'s steps. Each
+    batch is normalised by its own weights: within a batch a row counts ``w_i / sum(w_i)``.
+    In a batch of one row the weight cancels, as in ``MLPClassifier(batch_size=1)``.
     """
 
     def __init__(self, loss="mse"):
@@ -95,7 +107,8 @@ class ClassificationLoss(nn.Module):
             return loss
         if loss.ndim == 2:  # mse over several output units: their mean per sample
             loss = loss.mean(dim=1)
-        return (loss * sample_weight.to(loss.dtype)).mean()
+        weight = sample_weight.to(loss.dtype)
+        return (loss * weight).sum() / batch_weight(weight)
 
     def _loss(self, scores, y, reduction):
         # The unweighted loss is torch's fused mean, exactly as the paper's runs computed it.

@@ -64,7 +64,7 @@ def accuracy_and_loss(module, criterion, X, y, sample_weight=None, batch_size=40
     The accuracy is :func:`accuracy`'s. The loss is ``criterion``'s per-sample loss
     averaged over the rows, with ``sample_weight`` the weighted average
     ``sum(w_i l_i) / sum(w_i)``; ``criterion(scores, y, sample_weight=None)`` returns the
-    mean over a batch, or the mean of ``w_i * l_i`` (see
+    mean over a batch, or its weighted average (see
     :class:`~sklegc.network.ClassificationLoss`). No L2 penalty: the loss of the data only.
 
     Returns
@@ -84,7 +84,7 @@ def accuracy_and_loss(module, criterion, X, y, sample_weight=None, batch_size=40
         else:
             w = sample_weight[rows]
             correct += (hits * w).sum().item()
-            total_loss += criterion(scores, y[rows], sample_weight=w).item() * len(hits)
+            total_loss += criterion(scores, y[rows], sample_weight=w).item() * w.sum().item()
     module.train(was_training)
     norm = len(X) if sample_weight is None else sample_weight.sum().item()
     return correct / norm, total_loss / norm

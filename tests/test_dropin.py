@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
+import torch
 from sklearn.datasets import load_iris, make_classification
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
@@ -22,6 +23,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklegc import LEGCPrunedClassifier
 from sklegc._vocabulary import MLP_EQUIVALENTS
 from sklegc.estimator import PAPER_PARAMS, PruningWarning
+from sklegc.network import MLP
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,86 @@ def test_sample_weight_weighs_the_loss_and_routes_through_pipelines():
                              LEGCPrunedClassifier(**params).set_fit_request(sample_weight=True))
         pipe.fit(X, y, sample_weight=np.where(y == 1, 20.0, 1.0))
     assert pipe.predict(X).mean() > plain.predict(X).mean() + 0.05
+
+
+def _mlp_from(module, **params):
+    """An MLPClassifier whose weights are ``module``'s (a warm start after one epoch)."""
+    X, y = make_classification(20, module.layers[0].in_features, random_state=1)
+    mlp = MLPClassifier(warm_start=True, max_iter=1, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(X, y)
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    mlp.coefs_ = [m.weight.detach().double().numpy().T.copy() for m in layers]
+    mlp.intercepts_ = [m.bias.detach().double().numpy().copy() for m in layers]
+    return mlp
+
+
+def test_weighted_training_takes_mlpclassifiers_steps():
+    # The same initial weights, batches, weights and penalty (SGD, float64): sample weights
+    # must weigh each batch as MLPClassifier does (its weighted average, the penalty over
+    # the batch's weight sum), weights not of mean 1 included.
+    X, y = make_classification(120, 5, weights=[0.8], random_state=0)
+    X = X.astype(np.float32).astype(np.float64)  # the estimator reads X in float32
+    w = np.where(y == 1, 4.0, 0.5)
+    torch.manual_seed(0)
+    module = MLP(5, 1, hidden_layer_sizes=(6,), activation="relu").double()
+    mlp = _mlp_from(module, hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.1,
+                    momentum=0.0, batch_size=16, shuffle=False, alpha=0.01)
+    ours = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD,
+                                lr=0.1, batch_size=16, max_epochs=4, alpha=0.01,
+                                iterator_train__shuffle=False).fit(X, y, sample_weight=w)
+    mlp.set_params(max_iter=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(X, y, sample_weight=w)
+    for theirs, mine in zip(mlp.coefs_ + mlp.intercepts_, ours.coefs_ + ours.intercepts_):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(ours.coefs_[0], module.layers[0].weight.detach().numpy().T)
+
+
+def test_weighted_epoch_loss_is_the_weighted_average_loss():
+    # With lr=1e-300 the weights never move, so every batch of an epoch is scored by the same
+    # network: the epoch's loss must be the weighted log loss of the whole training set
+    # (plus the penalty of each batch over the epoch's weight), not its batches' losses
+    # averaged by rows.
+    X, y = make_classification(90, 4, weights=[0.85], random_state=0)
+    X = X.astype(np.float32).astype(np.float64)
+    w = np.where(y == 1, 6.0, 1.0)
+    torch.manual_seed(0)
+    module = MLP(4, 1, hidden_layer_sizes=(5,), activation="relu").double()
+    clf = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD, lr=1e-300,
+                               batch_size=20, max_epochs=2, alpha=0.5).fit(X, y, sample_weight=w)
+    proba = clf.predict_proba(X)[:, 1]
+    data_loss = -np.average(y * np.log(proba) + (1 - y) * np.log(1 - proba), weights=w)
+    squares = sum((c ** 2).sum() for c in clf.coefs_)
+    n_batches = 5  # 90 rows in batches of 20
+    expected = data_loss + n_batches * 0.5 * 0.5 * squares / w.sum()
+    np.testing.assert_allclose(clf.loss_curve_, [expected] * 2, rtol=1e-9)
+
+
+def test_a_batch_of_zero_weights_adds_nothing():
+    # Rows of weight 0 carry no data (as in scikit-learn); a batch made only of them must
+    # not divide by its zero weight (NaN weights) nor magnify its penalty.
+    X, y = make_classification(80, 4, random_state=0)
+    w = np.r_[np.zeros(40), np.ones(40)]
+    params = dict(pruning="none", batch_size=20, max_epochs=3, hidden_layer_sizes=(4,),
+                  iterator_train__shuffle=False, random_state=0)
+    clf = LEGCPrunedClassifier(**params).fit(X, y, sample_weight=w)
+    assert np.isfinite(clf.loss_curve_).all()
+    assert all(np.isfinite(c).all() for c in clf.coefs_)
+
+
+def test_weights_that_cancel_in_batches_of_one_row_are_named():
+    X, y = make_classification(60, 4, weights=[0.7], random_state=0)
+    with pytest.warns(UserWarning, match=r"class_weight: every training phase trains in "
+                                          r"batches of one row.*batch_size of 2 or more"):
+        LEGCPrunedClassifier(class_weight="balanced", batch_size=1, pruning="none",
+                             max_epochs=1, hidden_layer_sizes=(3,)).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # equal weights change nothing, so no warning
+        LEGCPrunedClassifier(batch_size=1, pruning="none", max_epochs=1,
+                             hidden_layer_sizes=(3,)).fit(X, y, sample_weight=np.full(60, 2.0))
 
 
 def test_sample_weight_weighs_the_misclassification_the_test_reads():
@@ -160,23 +242,28 @@ def test_nothing_pruned_keeps_the_dense_network_without_training_again():
 
 # -- dropin-05: imbalanced classes ------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the defaults are not tuned yet: bench/bench_dropin.py")
 def test_balanced_class_weight_matches_mlp_with_balanced_sample_weights():
+    # One seed decides by a false positive either way (about 1 in 1,000 test rows), so the
+    # comparison is over the first four seeds, paired: the same split, the same seed on
+    # both sides. Weighting each row by 1/n (instead of MLPClassifier's per-batch weighted
+    # average) gave 12 false positives here against MLPClassifier's 9.
     X, y = make_classification(2000, 10, weights=[0.99], random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, test_size=0.5,
                                                         random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        legc = make_pipeline(StandardScaler(), LEGCPrunedClassifier(
-            class_weight="balanced", random_state=0)).fit(X_train, y_train)
-        mlp = make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(
-            X_train, y_train,
-            mlpclassifier__sample_weight=compute_sample_weight("balanced", y_train))
-    ours = balanced_accuracy_score(y_test, legc.predict(X_test))
-    theirs = balanced_accuracy_score(y_test, mlp.predict(X_test))
-    assert ours >= theirs
-    # The weighted misclassification rate moves, so the causality test has a signal.
-    assert np.ptp(legc[-1].misclassification_) > 0.05
+    ours, theirs = [], []
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            legc = make_pipeline(StandardScaler(), LEGCPrunedClassifier(
+                class_weight="balanced", random_state=seed)).fit(X_train, y_train)
+            mlp = make_pipeline(StandardScaler(), MLPClassifier(random_state=seed)).fit(
+                X_train, y_train,
+                mlpclassifier__sample_weight=compute_sample_weight("balanced", y_train))
+        ours.append(balanced_accuracy_score(y_test, legc.predict(X_test)))
+        theirs.append(balanced_accuracy_score(y_test, mlp.predict(X_test)))
+        # The weighted misclassification rate moves, so the causality test has a signal.
+        assert np.ptp(legc[-1].misclassification_) > 0.05
+    assert np.mean(ours) >= np.mean(theirs)
 
 
 # -- the vocabulary ---------------------------------------------------------------------------
