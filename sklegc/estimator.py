@@ -1044,6 +1044,16 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 raise ValueError(f"class_weight={self.class_weight!r}: {_sentence(exc)} Use "
                                  "'balanced' or a dict mapping every class label to a "
                                  "weight.") from exc
+        held = weight.astype(np.float32)
+        if not np.isfinite(held).all() or (held[weight > 0] < np.finfo(np.float32).tiny).any():
+            raise ValueError(
+                f"sample weights (times class_weight) range from {weight[weight > 0].min():.3g} "
+                f"to {weight.max():.3g}; the network trains in float32, which holds positive "
+                f"values from {np.finfo(np.float32).tiny:.3g} to {np.finfo(np.float32).max:.3g}. "
+                "Multiply the weights by a common factor to bring them into that range: the "
+                "weighted loss is unchanged, and the L2 penalty, divided by the batch's weight "
+                "sum, stays the same if alpha is multiplied by the same factor."
+            )
         weighted = np.unique(np.asarray(y)[weight > 0])
         if len(weighted) < 2:
             raise ValueError(
@@ -1051,7 +1061,7 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 f"(classes with weight: {weighted.tolist()}): a classifier needs samples of "
                 "at least 2 classes. Give samples of another class a positive weight."
             )
-        return weight.astype(np.float32)
+        return held
 
     def _warn_large_scales(self, X):
         spread = X.std(axis=0) if len(X) > 1 else np.zeros(X.shape[1])
@@ -1332,18 +1342,25 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
             sizes.add(plan.trace_batch_size)
         if 1 not in sizes:
             return
-        phase = ("every training phase" if sizes == {1} else
-                 "the traced phase" if plan.trace_batch_size == 1 else "the untraced phases")
+        if sizes == {1}:
+            phase = "every training phase trains"
+        else:
+            # Fine-tuning from the rewind replays the traced phase's batches.
+            phase = "the traced phase (and the fine-tuning epochs that replay it) trains"
         given = " and ".join(name for name, value in (
             ("class_weight", self.class_weight), ("sample_weight", sample_weight))
             if value is not None)
+        effect = ("there the weights set only the L2 penalty's divisor, not the loss; they "
+                  "still weigh the misclassification rate the causality test reads"
+                  if plan.traced else
+                  "the weights set only the L2 penalty's divisor, not the loss")
+        auto = (" (batch_size='auto' traces in batches of one row below 64 rows)"
+                if self.batch_size == "auto" else "")
         warnings.warn(
-            f"{given}: {phase} trains in batches of one row "
-            f"(batch_size={self.batch_size!r} on {len(weight)} rows), where a row's weight "
-            "cancels in the batch's weighted average loss, as in MLPClassifier(batch_size=1): "
-            "the weights weigh the misclassification rate the causality test reads, but not "
-            "that training. Use a batch_size of 2 or more (batch_size='auto' trains the traced "
-            "phase in batches of one row below 64 rows).",
+            f"{given}: {phase} in batches of one row (batch_size={self.batch_size!r} on the "
+            f"{len(weight)} rows trained on), where a row's weight cancels in the batch's "
+            f"weighted average loss, as in MLPClassifier(batch_size=1): {effect}. Use a "
+            f"batch_size of 2 or more{auto}.",
             UserWarning, stacklevel=3)
 
     def _windows_needed(self, lag):

@@ -192,13 +192,17 @@ class PrunableNet(NeuralNet):
             weight = to_tensor(weight, device=self.device)
         loss = self.criterion_(y_pred, y_true, sample_weight=weight)
         if training:
-            # MLPClassifier's divisor of the penalty (its sw_sum), and the batch's share
-            # of the epoch's loss (EpochLoss).
-            size = len(y_true) if weight is None else batch_weight(weight)
-            self._batch_weight = None if weight is None else size
+            # The batch's share of the epoch's loss (EpochLoss): its weight, 0 for a batch
+            # of zero weights, which adds no loss and no penalty.
+            self._batch_weight = None if weight is None else weight.sum()
             if self.alpha:
                 squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
-                loss = loss + 0.5 * self.alpha * squares / size
+                # MLPClassifier's divisor of the penalty (its sw_sum).
+                penalty = 0.5 * self.alpha * squares / (
+                    len(y_true) if weight is None else batch_weight(weight))
+                if weight is not None:
+                    penalty = penalty * (self._batch_weight > 0)
+                loss = loss + penalty
         return loss
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
@@ -312,8 +316,10 @@ class EpochLoss(PassthroughScoring):
         batches = history[-1, "batches"]
         key = "train_batch_weight" if self.on_train else "valid_batch_weight"
         if batches and all(key in batch for batch in batches):
-            return float(np.average([batch[self.name] for batch in batches],
-                                    weights=[batch[key] for batch in batches]))
+            weights = [batch[key] for batch in batches]
+            if sum(weights) > 0:
+                return float(np.average([batch[self.name] for batch in batches],
+                                        weights=weights))
         return super().get_avg_score(history)
 
 

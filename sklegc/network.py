@@ -75,8 +75,9 @@ def batch_weight(sample_weight):
     """The weight of a batch, ``sum(w_i)`` (a 0-d tensor), or 1 for a batch of zero weights.
 
     The divisor of a weighted batch loss and of the L2 penalty, as in ``MLPClassifier``
-    (its ``sw_sum``). A batch whose rows all weigh 0 carries no data: its loss is 0 and its
-    penalty is not magnified, where scikit-learn would divide by 0.
+    (its ``sw_sum``). A batch whose rows all weigh 0 carries no data: its loss is 0 (where
+    scikit-learn would divide by 0), and :class:`~sklegc.net.PrunableNet` adds no penalty
+    to it.
     """
     total = sample_weight.sum()
     return torch.where(total > 0, total, torch.ones_like(total))

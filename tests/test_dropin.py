@@ -148,15 +148,32 @@ def test_weighted_epoch_loss_is_the_weighted_average_loss():
 
 
 def test_a_batch_of_zero_weights_adds_nothing():
-    # Rows of weight 0 carry no data (as in scikit-learn); a batch made only of them must
-    # not divide by its zero weight (NaN weights) nor magnify its penalty.
+    # Rows of weight 0 carry no data (as in scikit-learn): a batch made only of them adds
+    # no loss, no penalty and no share of the epoch's loss. With lr=1e-300 nothing moves,
+    # so the epoch's loss must be that of the weighted rows alone: their weighted log loss
+    # plus the penalty of the 2 batches that hold them over their weight.
     X, y = make_classification(80, 4, random_state=0)
-    w = np.r_[np.zeros(40), np.ones(40)]
-    params = dict(pruning="none", batch_size=20, max_epochs=3, hidden_layer_sizes=(4,),
-                  iterator_train__shuffle=False, random_state=0)
-    clf = LEGCPrunedClassifier(**params).fit(X, y, sample_weight=w)
-    assert np.isfinite(clf.loss_curve_).all()
-    assert all(np.isfinite(c).all() for c in clf.coefs_)
+    X = X.astype(np.float32).astype(np.float64)
+    w = np.r_[np.zeros(40), np.where(y[40:] == 1, 3.0, 1.0)]
+    torch.manual_seed(0)
+    module = MLP(4, 1, hidden_layer_sizes=(5,), activation="relu").double()
+    clf = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD,
+                               lr=1e-300, batch_size=20, max_epochs=2, alpha=0.5,
+                               iterator_train__shuffle=False).fit(X, y, sample_weight=w)
+    proba = clf.predict_proba(X)[:, 1]
+    data_loss = -np.average(y * np.log(proba) + (1 - y) * np.log(1 - proba), weights=w)
+    squares = sum((c ** 2).sum() for c in clf.coefs_)
+    expected = data_loss + 2 * 0.5 * 0.5 * squares / w.sum()
+    np.testing.assert_allclose(clf.loss_curve_, [expected] * 2, rtol=1e-9)
+
+
+@pytest.mark.parametrize("weight", [1e-50, 1e40])
+def test_weights_beyond_float32_are_refused_naming_the_range(weight):
+    X, y = make_classification(60, 4, random_state=0)
+    for w in (np.full(60, weight), np.where(y == 0, weight, 1.0)):
+        with pytest.raises(ValueError, match=r"float32.*Multiply the weights by a common "
+                                             r"factor.*alpha is multiplied"):
+            LEGCPrunedClassifier(pruning="none", max_epochs=1).fit(X, y, sample_weight=w)
 
 
 def test_weights_that_cancel_in_batches_of_one_row_are_named():
