@@ -191,18 +191,20 @@ class PrunableNet(NeuralNet):
         if weight is not None and not self._on_device(weight):
             weight = to_tensor(weight, device=self.device)
         loss = self.criterion_(y_pred, y_true, sample_weight=weight)
-        if training:
+        if not training:
+            return loss
+        if weight is not None:
             # The batch's share of the epoch's loss (EpochLoss): its weight, 0 for a batch
             # of zero weights, which adds no loss and no penalty.
-            self._batch_weight = None if weight is None else weight.sum()
-            if self.alpha:
-                squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
+            self._batch_weight = weight.sum()
+        if self.alpha:
+            squares = sum((layer.weight ** 2).sum() for layer in self._penalised_layers())
+            if weight is None:
+                loss = loss + 0.5 * self.alpha * squares / len(y_true)
+            else:
                 # MLPClassifier's divisor of the penalty (its sw_sum).
-                penalty = 0.5 * self.alpha * squares / (
-                    len(y_true) if weight is None else batch_weight(weight))
-                if weight is not None:
-                    penalty = penalty * (self._batch_weight > 0)
-                loss = loss + penalty
+                loss = loss + (0.5 * self.alpha * squares / batch_weight(weight)
+                               * (self._batch_weight > 0))
         return loss
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
@@ -314,9 +316,8 @@ class EpochLoss(PassthroughScoring):
 
     def get_avg_score(self, history):
         batches = history[-1, "batches"]
-        key = "train_batch_weight" if self.on_train else "valid_batch_weight"
-        if batches and all(key in batch for batch in batches):
-            weights = [batch[key] for batch in batches]
+        if self.on_train and batches and all("train_batch_weight" in b for b in batches):
+            weights = [batch["train_batch_weight"] for batch in batches]
             if sum(weights) > 0:
                 return float(np.average([batch[self.name] for batch in batches],
                                         weights=weights))
