@@ -127,21 +127,28 @@ def test_weighted_training_takes_mlpclassifiers_steps():
     assert not np.allclose(ours.coefs_[0], module.layers[0].weight.detach().numpy().T)
 
 
+def _frozen_weighted_fit(X, y, w, **params):
+    """A float64 fit whose weights never move (SGD, lr=1e-300, alpha=0.5, batches of 20),
+    with the weighted log loss and the sum of squared weights of its network."""
+    torch.manual_seed(0)
+    module = MLP(X.shape[1], 1, hidden_layer_sizes=(5,), activation="relu").double()
+    clf = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD,
+                               lr=1e-300, batch_size=20, max_epochs=2, alpha=0.5,
+                               **params).fit(X, y, sample_weight=w)
+    proba = clf.predict_proba(X)[:, 1]
+    data_loss = -np.average(y * np.log(proba) + (1 - y) * np.log(1 - proba), weights=w)
+    return clf, data_loss, sum((c ** 2).sum() for c in clf.coefs_)
+
+
 def test_weighted_epoch_loss_is_the_weighted_average_loss():
-    # With lr=1e-300 the weights never move, so every batch of an epoch is scored by the same
-    # network: the epoch's loss must be the weighted log loss of the whole training set
-    # (plus the penalty of each batch over the epoch's weight), not its batches' losses
-    # averaged by rows.
+    # The weights never move, so every batch of an epoch is scored by the same network:
+    # the epoch's loss must be the weighted log loss of the whole training set (plus the
+    # penalty of each batch over the epoch's weight), not its batches' losses averaged by
+    # rows.
     X, y = make_classification(90, 4, weights=[0.85], random_state=0)
     X = X.astype(np.float32).astype(np.float64)
     w = np.where(y == 1, 6.0, 1.0)
-    torch.manual_seed(0)
-    module = MLP(4, 1, hidden_layer_sizes=(5,), activation="relu").double()
-    clf = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD, lr=1e-300,
-                               batch_size=20, max_epochs=2, alpha=0.5).fit(X, y, sample_weight=w)
-    proba = clf.predict_proba(X)[:, 1]
-    data_loss = -np.average(y * np.log(proba) + (1 - y) * np.log(1 - proba), weights=w)
-    squares = sum((c ** 2).sum() for c in clf.coefs_)
+    clf, data_loss, squares = _frozen_weighted_fit(X, y, w)
     n_batches = 5  # 90 rows in batches of 20
     expected = data_loss + n_batches * 0.5 * 0.5 * squares / w.sum()
     np.testing.assert_allclose(clf.loss_curve_, [expected] * 2, rtol=1e-9)
@@ -149,20 +156,13 @@ def test_weighted_epoch_loss_is_the_weighted_average_loss():
 
 def test_a_batch_of_zero_weights_adds_nothing():
     # Rows of weight 0 carry no data (as in scikit-learn): a batch made only of them adds
-    # no loss, no penalty and no share of the epoch's loss. With lr=1e-300 nothing moves,
-    # so the epoch's loss must be that of the weighted rows alone: their weighted log loss
-    # plus the penalty of the 2 batches that hold them over their weight.
+    # no loss, no penalty and no share of the epoch's loss. The weights never move, so the
+    # epoch's loss must be that of the weighted rows alone: their weighted log loss plus
+    # the penalty of the 2 batches that hold them over their weight.
     X, y = make_classification(80, 4, random_state=0)
     X = X.astype(np.float32).astype(np.float64)
     w = np.r_[np.zeros(40), np.where(y[40:] == 1, 3.0, 1.0)]
-    torch.manual_seed(0)
-    module = MLP(4, 1, hidden_layer_sizes=(5,), activation="relu").double()
-    clf = LEGCPrunedClassifier(module=module, pruning="none", optimizer=torch.optim.SGD,
-                               lr=1e-300, batch_size=20, max_epochs=2, alpha=0.5,
-                               iterator_train__shuffle=False).fit(X, y, sample_weight=w)
-    proba = clf.predict_proba(X)[:, 1]
-    data_loss = -np.average(y * np.log(proba) + (1 - y) * np.log(1 - proba), weights=w)
-    squares = sum((c ** 2).sum() for c in clf.coefs_)
+    clf, data_loss, squares = _frozen_weighted_fit(X, y, w, iterator_train__shuffle=False)
     expected = data_loss + 2 * 0.5 * 0.5 * squares / w.sum()
     np.testing.assert_allclose(clf.loss_curve_, [expected] * 2, rtol=1e-9)
 
