@@ -27,12 +27,15 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parents[1]
+# The issue's target: a cold fit at most this many seconds slower than a warm one.
+_TARGET_S = 2.0
 
 _FIT = """
 import time
@@ -86,9 +89,11 @@ def _table(run):
     lines.append("")
     for switch, label in (("1", "in the background (default)"), ("0", "in the process")):
         fit, total = sorted(gaps[switch]), sorted(totals[switch])
-        lines.append(f"- compiled {label}: the cold fit takes {fit[len(fit) // 2]:.1f} s more "
-                     f"than a warm one ({fit[0]:.1f}-{fit[-1]:.1f}; target <= 2), the whole "
-                     f"process {total[len(total) // 2]:.1f} s ({total[0]:.1f}-{total[-1]:.1f}); "
+        within = sum(gap <= _TARGET_S for gap in fit)
+        lines.append(f"- compiled {label}: the cold fit takes {statistics.median(fit):.1f} s "
+                     f"more than a warm one ({fit[0]:.1f}-{fit[-1]:.1f}; target <= "
+                     f"{_TARGET_S:g}, met in {within} of {len(fit)} rounds), the whole process "
+                     f"{statistics.median(total):.1f} s ({total[0]:.1f}-{total[-1]:.1f}); "
                      f"medians of {len(fit)}")
     return "\n".join(lines)
 
