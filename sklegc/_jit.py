@@ -4,9 +4,10 @@ The first call of a kernel with a new argument type compiles it (seconds); ``cac
 stores the machine code so that later processes load it instead (well under a second). numba
 writes it next to the source, in ``sklegc/__pycache__``, or, where the installation is
 read-only (a system-wide or container install), in the user's cache directory
-(``~/.cache/numba`` on Linux); ``NUMBA_CACHE_DIR`` chooses another place. A cached version
-is used only for the source it was compiled from (numba checks a hash of the file) and on
-the same CPU model (docs/performance.md, "Compiling the kernels").
+(``~/.cache/numba`` on Linux); ``NUMBA_CACHE_DIR`` chooses another place (where that
+directory cannot be written, numba falls back to the first two without a word). A cached
+version is used only for the source it was compiled from (numba checks a hash of the file)
+and on the same CPU model (docs/performance.md, "Compiling the kernels").
 
 Where numba can write to none of these places, ``cache=True`` makes the decoration, and so
 importing the package, fail. :func:`kernel` then compiles without the cache, in every

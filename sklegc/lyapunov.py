@@ -70,8 +70,8 @@ _PROD_HI = 1e200
 # (sklegc.threads.parallel_blocks). Every helper of _sums_block is inlined into it
 # (inline="always", in numba's IR): each function compiled on its own is optimised and
 # turned into machine code once by itself and again inside every compiled caller, so one
-# function compiles faster (4.6-5.1 s against 5.7-6.1 s of CPU on the 2-core machine, four
-# runs each, alternating; the exponents bit-identical, the speed the same).
+# function compiles faster: about 1 s less of the 6 s on the 2-core machine, with the
+# exponents bit-identical and the same speed (docs/performance.md, "Compiling the kernels").
 _KERNEL = dict(nogil=True, error_model="numpy")
 
 
