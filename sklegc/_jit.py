@@ -14,20 +14,20 @@ importing the package, fail. :func:`kernel` then compiles without the cache, in 
 process, and warns once.
 
 The first use after installing would pause for that compilation (about 7 s on a 2-core
-machine: the Lyapunov kernel 5 s, the Granger kernels 2 s; docs/performance.md). :func:`compile_in_background`
-moves it off the critical path: when the estimator is first imported and the kernels of
-this source, numba, Python and CPU are not yet cached, one background process compiles
-them into numba's cache while this one goes on importing torch and training (one process
-at low priority, the Lyapunov kernel first); a process that needs a kernel before
-it is ready waits for it (:func:`wait_for_compile`) and then loads it from the cache,
-instead of compiling it a second time, and the weight tracer keeps its windows meanwhile
-(:class:`sklegc.trajectory.WeightTracer`). While it waits, it compiles itself the groups
-that the background process has not begun (the Granger kernels, while the Lyapunov kernel
-compiles), so that the two compile on two cores. Marker files beside numba's cache record
-what was done; lock files, each taken when its group's compilation begins, keep concurrent
-processes (the workers of a grid search) to one compilation of each group; a wait of over
-30 s warns. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``,
-``off``) turns it off (each process then compiles on first use, as numba does).
+machine: the Lyapunov kernel 5 s, the Granger kernels 2 s; docs/performance.md).
+:func:`compile_in_background` moves it off the critical path: when the estimator is first
+imported and the kernels of this source, numba, Python and CPU are not yet cached, one
+background process compiles them into numba's cache while this one goes on importing torch
+and training (one process at low priority, the Lyapunov kernel first); a process that needs
+a kernel before it is ready waits for it (:func:`wait_for_compile`) and then loads it from
+the cache, instead of compiling it a second time, and the weight tracer keeps its windows
+meanwhile (:class:`sklegc.trajectory.WeightTracer`). While it waits, it compiles itself the
+groups that the background process has not begun (the Granger kernels, while the Lyapunov
+kernel compiles), so that the two compile on two cores. Marker files beside numba's cache
+record what was done; lock files, each taken when its group's compilation begins, keep
+concurrent processes (the workers of a grid search) to one compilation of each group; a wait
+of over 30 s warns. ``SKLEGC_BACKGROUND_COMPILE=0`` (or ``false``, ``no``, ``off``) turns it
+off (each process then compiles on first use, as numba does).
 """
 
 import hashlib
