@@ -1596,11 +1596,24 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         net.initialize_callbacks()
         work = net.batch_size * sum(p.numel() for p in net.module_.parameters())
         net.hold_stop = hold
+        start = len(net.history)
         try:
             with limited_threads(1 if work < _ONE_THREAD_WORK else None):
                 net.partial_fit(data.fit_input, data.y)
         finally:
             net.hold_stop = None
+        if getattr(net, "interrupted_", False):
+            # As MLPClassifier ("Training interrupted by user.") and skorch: the phase ends,
+            # the fit goes on with the network as trained so far; said, not silent.
+            name = {"dense": "dense phase", "sparse": "fine-tuning",
+                    "imp": "iterative pruning"}.get(phase, phase)
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt: Ctrl-C, or a callback that "
+                f"raised it outside on_epoch_end) in the {name}, in its epoch "
+                f"{len(net.history) - start} of {epochs}; the fit goes on with "
+                "the network as trained so far, as MLPClassifier and skorch do. To stop "
+                "training early on purpose, raise KeyboardInterrupt from a callback's "
+                "on_epoch_end (or use skorch's EarlyStopping).", UserWarning, stacklevel=4)
 
     def _user_callbacks(self, net, phase, resume=False):
         """Fresh copies of the user's callbacks for one phase, set for its optimizer.

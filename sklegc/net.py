@@ -20,7 +20,9 @@ A phase that must not end early (the traced dense phase needs its windows) sets
 from ``on_epoch_end``, as ``EarlyStopping`` and :class:`Convergence` do) is then held off
 until ``hold_stop()`` returns False, and the stop takes effect at that epoch's end. Either
 way, every callback gets ``on_epoch_end`` at the epoch a stop is asked for, whatever its
-place in the list (skorch skips the callbacks after the one that raises).
+place in the list (skorch skips the callbacks after the one that raises). A
+``KeyboardInterrupt`` raised any other way (Ctrl-C, a callback's ``on_batch_end``) ends
+training as skorch ends it, and sets ``interrupted_``, which a stop never sets.
 
 The paper trains with one sample per optimizer step, where the fixed cost of a step
 decides the run time. The net keeps skorch's training loop (every callback event, every
@@ -129,7 +131,20 @@ class PrunableNet(NeuralNet):
         if getattr(self, "_stop_requested", False) and (
                 self.hold_stop is None or not self.hold_stop()):
             self._stop_requested = False
+            self._stopping = True
             raise KeyboardInterrupt
+
+    def fit_loop(self, X, y=None, *args, **kwargs):
+        """skorch's loop; sets ``interrupted_``: whether it ended on a ``KeyboardInterrupt``
+        that was not a stopping rule's (Ctrl-C, or a callback that raised it outside
+        ``on_epoch_end``). skorch's ``partial_fit`` ends training quietly on either."""
+        self._stopping = False
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, *args, **kwargs)
+        except KeyboardInterrupt:
+            self.interrupted_ = not self._stopping
+            raise
 
     def _lookup(self, name, make):
         """``make()``, made once per epoch (see ``notify``) instead of at every step."""

@@ -166,6 +166,60 @@ def test_skorch02_a_trace_too_short_for_any_stop_is_refused_before_training(iris
     assert not hasattr(clf, "net_")
 
 
+class CtrlC(Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C does, at batch ``at`` of the phase ``phase``."""
+
+    def __init__(self, phase, at=3):
+        self.phase = phase
+        self.at = at
+
+    def on_train_begin(self, net, **kwargs):
+        self.seen_ = 0
+
+    def on_batch_end(self, net, **kwargs):
+        if net.history[-1]["phase"] == self.phase:
+            self.seen_ += 1
+            if self.seen_ == self.at:
+                raise KeyboardInterrupt
+
+
+def test_an_interrupted_fine_tuning_is_said_and_the_fit_goes_on(iris):
+    # MLPClassifier warns "Training interrupted by user." and keeps the network; skorch ends
+    # training without a word. sklegc keeps both habits and says which phase was cut short.
+    X, y = iris
+    full = fit_with_fine_tuning(X, y, [])
+    with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt.* in the "
+                                         r"fine-tuning, in its epoch 1 of 4; the fit goes on"):
+        cut = fit_with_fine_tuning(X, y, [CtrlC("sparse")])
+    assert len(rows(full, "sparse")) == 4 and len(rows(cut, "sparse")) == 1
+    assert cut.predict(X).shape == y.shape and cut.n_weights_pruned_ == full.n_weights_pruned_
+    assert not np.array_equal(cut.predict_proba(X), full.predict_proba(X))
+
+
+def test_an_interrupted_dense_phase_is_said(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match=r"in the dense phase, in its epoch 2 of 5;"):
+        clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), max_epochs=5, pruning="none",
+                                   batch_size=1, random_state=0,
+                                   callbacks=[CtrlC("dense", at=200)]).fit(X, y)
+    assert len(rows(clf, "dense")) == 2 and clf.predict(X).shape == y.shape
+
+
+def test_stopping_rules_are_not_interruptions(iris):
+    X, y = iris
+    X, y = X[::2], y[::2]
+    es = EarlyStopping(monitor="train_loss", patience=1, threshold=0.5, threshold_mode="abs")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), max_epochs=12, lr=0.05,
+                                   random_state=0, callbacks=[es], window_size=40,
+                                   maxlag=2).fit(X, y)
+    # EarlyStopping ended both phases early (held off in the traced one), yet nothing was
+    # interrupted.
+    assert len(rows(clf, "dense")) < 12 and len(rows(clf, "sparse")) == 2
+    assert not [w for w in caught if "interrupted" in str(w.message)]
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_skorch03_epoch_scoring_accuracy_scores_the_labels(iris, binary):
     X, y = iris
