@@ -25,6 +25,8 @@ import copy
 import inspect
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -226,6 +228,29 @@ def _sentence(exc):
     """An exception's message as a sentence, ready for ours to follow."""
     text = str(exc).rstrip()
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+@contextlib.contextmanager
+def _watch_sigint(net):
+    """Mark a Ctrl-C as one on ``net`` (``net.sigint_``) while it trains, so that it is never
+    taken for a stopping rule's ``KeyboardInterrupt`` (see ``PrunableNet.notify``). Python's
+    own handler stays in place where it is not the one installed, or off the main thread
+    (where no signal handler can be set)."""
+    net.sigint_ = False
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum, frame):
+        net.sigint_ = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _RecordPhase(Callback):
@@ -1587,9 +1612,11 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         )
 
     def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None,
-               resume=False):
+               resume=False, part=(0, None)):
         """Run one training phase with this project's and the user's callbacks; ``resume``:
-        the phase goes on with the optimizer of the previous call (a schedule continues)."""
+        the phase goes on with the optimizer of the previous call (a schedule continues);
+        ``part``: (epochs of the phase before this call, its planned epochs) where the phase
+        is trained in parts (fine-tuning's schedule), for the interruption warning."""
         user = self._user_callbacks(net, phase, resume)
         callbacks = [("phase", _RecordPhase(phase))] + callbacks
         net.set_params(max_epochs=epochs, batch_size=batch_size, callbacks=callbacks + user)
@@ -1598,22 +1625,24 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
         net.hold_stop = hold
         start = len(net.history)
         try:
-            with limited_threads(1 if work < _ONE_THREAD_WORK else None):
+            with limited_threads(1 if work < _ONE_THREAD_WORK else None), _watch_sigint(net):
                 net.partial_fit(data.fit_input, data.y)
         finally:
             net.hold_stop = None
         if getattr(net, "interrupted_", False):
-            # As MLPClassifier ("Training interrupted by user.") and skorch: the phase ends,
-            # the fit goes on with the network as trained so far; said, not silent.
-            name = {"dense": "dense phase", "sparse": "fine-tuning",
-                    "imp": "iterative pruning"}.get(phase, phase)
+            # As MLPClassifier ("Training interrupted by user.") and skorch: the phase ends
+            # and what follows starts from the network as trained so far; said, not silent.
+            name = {"dense": "dense phase", "sparse": "fine-tuning", "imp": "iterative pruning",
+                    "partial_fit": "partial_fit call"}.get(phase, phase)
+            before, planned = part
             warnings.warn(
                 f"Training was interrupted (KeyboardInterrupt: Ctrl-C, or a callback that "
                 f"raised it outside on_epoch_end) in the {name}, in its epoch "
-                f"{len(net.history) - start} of {epochs}; the fit goes on with "
-                "the network as trained so far, as MLPClassifier and skorch do. To stop "
-                "training early on purpose, raise KeyboardInterrupt from a callback's "
-                "on_epoch_end (or use skorch's EarlyStopping).", UserWarning, stacklevel=4)
+                f"{before + len(net.history) - start} of {planned or epochs}: the {name} ends "
+                "there, and what follows starts from the network as trained so far, as "
+                "MLPClassifier and skorch keep theirs. To stop training early on purpose, "
+                "raise KeyboardInterrupt from a callback's on_epoch_end (or use skorch's "
+                "EarlyStopping).", UserWarning, stacklevel=4)
 
     def _user_callbacks(self, net, phase, resume=False):
         """Fresh copies of the user's callbacks for one phase, set for its optimizer.
@@ -2159,14 +2188,15 @@ class LEGCPrunedClassifier(MLPVocabularyMixin, ClassifierMixin, BaseEstimator):
                 continue
             callbacks = self._phase_callbacks(data, plan, False)
             start = len(net.history)
-            self._train(net, data, part, "sparse", callbacks, batch_size, resume=done > 0)
+            self._train(net, data, part, "sparse", callbacks, batch_size, resume=done > 0,
+                        part=(done, epochs))
             reached = callbacks[0][1].epoch_to_target_
             if reached is not None and self.epochs_to_target_["sparse"] is None:
                 self.epochs_to_target_["sparse"] = done + reached
             ran = len(net.history) - start
             done += ran
-            if ran < part:
-                break  # stopped: converged, or reached target_accuracy
+            if ran < part or getattr(net, "interrupted_", False):
+                break  # stopped: converged, reached target_accuracy, or interrupted
 
     # -- phase 5: the accuracy check ----------------------------------------------------------
 

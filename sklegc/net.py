@@ -127,6 +127,8 @@ class PrunableNet(NeuralNet):
             try:
                 cb.on_epoch_end(self, **cb_kwargs)
             except KeyboardInterrupt:
+                if getattr(self, "sigint_", False):
+                    raise  # Ctrl-C while the callback ran: not a stop it asked for
                 self._stop_requested = True
         if getattr(self, "_stop_requested", False) and (
                 self.hold_stop is None or not self.hold_stop()):
@@ -143,7 +145,7 @@ class PrunableNet(NeuralNet):
         try:
             return super().fit_loop(X, y, *args, **kwargs)
         except KeyboardInterrupt:
-            self.interrupted_ = not self._stopping
+            self.interrupted_ = not self._stopping or getattr(self, "sigint_", False)
             raise
 
     def _lookup(self, name, make):

@@ -8,7 +8,9 @@ modules, persistence (save_params / load_params / pickle) and prefixed parameter
 import copy
 import io
 import pickle
+import os
 import re
+import signal
 import warnings
 
 import joblib
@@ -19,7 +21,7 @@ import pytest
 import torch
 from conftest import FAST
 from sklearn.base import clone
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
@@ -189,7 +191,8 @@ def test_an_interrupted_fine_tuning_is_said_and_the_fit_goes_on(iris):
     X, y = iris
     full = fit_with_fine_tuning(X, y, [])
     with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt.* in the "
-                                         r"fine-tuning, in its epoch 1 of 4; the fit goes on"):
+                                         r"fine-tuning, in its epoch 1 of 4: the fine-tuning "
+                                         r"ends there, and what follows starts from"):
         cut = fit_with_fine_tuning(X, y, [CtrlC("sparse")])
     assert len(rows(full, "sparse")) == 4 and len(rows(cut, "sparse")) == 1
     assert cut.predict(X).shape == y.shape and cut.n_weights_pruned_ == full.n_weights_pruned_
@@ -198,11 +201,62 @@ def test_an_interrupted_fine_tuning_is_said_and_the_fit_goes_on(iris):
 
 def test_an_interrupted_dense_phase_is_said(iris):
     X, y = iris
-    with pytest.warns(UserWarning, match=r"in the dense phase, in its epoch 2 of 5;"):
+    with pytest.warns(UserWarning, match=r"in the dense phase, in its epoch 2 of 5:"):
         clf = LEGCPrunedClassifier(hidden_layer_sizes=(4,), max_epochs=5, pruning="none",
                                    batch_size=1, random_state=0,
                                    callbacks=[CtrlC("dense", at=200)]).fit(X, y)
     assert len(rows(clf, "dense")) == 2 and clf.predict(X).shape == y.shape
+
+
+class CtrlCAtEpoch(Callback):
+    """Ctrl-C at the start of epoch ``at`` of ``phase`` (``signal=False``: as a callback
+    raising KeyboardInterrupt there), or, with ``at_end``, a real SIGINT while this
+    callback's ``on_epoch_end`` runs."""
+
+    def __init__(self, phase, at, at_end=False):
+        self.phase = phase
+        self.at = at
+        self.at_end = at_end
+
+    def on_train_begin(self, net, **kwargs):
+        self.seen_ = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        if net.history[-1]["phase"] == self.phase:
+            self.seen_ += 1
+            if self.seen_ == self.at and not self.at_end:
+                raise KeyboardInterrupt
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.at_end and net.history[-1]["phase"] == self.phase and self.seen_ == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_an_interrupt_ends_the_whole_fine_tuning_schedule(iris):
+    # Fine-tuning from the rewind trains the traced epochs in the traced phase's batches,
+    # then the rest in the untraced ones: two parts. An interrupt in the first part's last
+    # epoch ends fine-tuning, and the warning counts the epochs of the whole phase.
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    params = dict(hidden_layer_sizes=(32,), random_state=0, max_epochs=60)
+    full = LEGCPrunedClassifier(**params).fit(X, y)
+    traced = len(rows(full, "dense"))
+    assert full.n_weights_pruned_ and len(rows(full, "sparse")) > traced
+    with pytest.warns(UserWarning, match=rf"fine-tuning, in its epoch {traced} of 60: the "
+                                         r"fine-tuning ends there"):
+        cut = LEGCPrunedClassifier(**params, callbacks=[CtrlCAtEpoch("sparse", traced)]).fit(X, y)
+    assert len(rows(cut, "sparse")) == traced
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_during_a_callbacks_epoch_end_is_not_taken_for_a_stop(iris):
+    # A stopping rule raises KeyboardInterrupt from on_epoch_end; a Ctrl-C that lands there
+    # must still count as one.
+    X, y = iris
+    with pytest.warns(UserWarning, match=r"in the fine-tuning, in its epoch 2 of 4:"):
+        clf = fit_with_fine_tuning(X, y, [CtrlCAtEpoch("sparse", 2, at_end=True)])
+    assert len(rows(clf, "sparse")) == 2 and clf.net_.interrupted_
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
 def test_stopping_rules_are_not_interruptions(iris):

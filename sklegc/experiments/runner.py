@@ -183,12 +183,11 @@ def _replay_class():
         ``max_accuracy_drop`` needs (the dense network it compares with and searches on).
         """
 
-        def _train(self, net, data, epochs, phase, callbacks, batch_size, hold=None,
-                   resume=False):
+        def _train(self, net, data, epochs, phase, callbacks, batch_size, **kwargs):
             if phase == "dense" and getattr(self, "_replay", None) is not None:
                 # Zero epochs: the phase's callbacks are set up and torn down, nothing trains.
                 epochs = 0
-            super()._train(net, data, epochs, phase, callbacks, batch_size, hold, resume)
+            super()._train(net, data, epochs, phase, callbacks, batch_size, **kwargs)
 
         def _check_trace_length(self, tracer, plan, epochs):
             # A replay trains nothing: its windows come from the saved trace.
