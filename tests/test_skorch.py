@@ -169,20 +169,38 @@ def test_skorch02_a_trace_too_short_for_any_stop_is_refused_before_training(iris
 
 
 class CtrlC(Callback):
-    """Raises KeyboardInterrupt, as Ctrl-C does, at batch ``at`` of the phase ``phase``."""
+    """Ctrl-C in the phase ``phase``: KeyboardInterrupt raised at its batch ``at``
+    (``when="batch"``) or at the start of its epoch ``at`` (``"epoch"``), or a real SIGINT
+    sent while this callback's ``on_epoch_end`` runs in its epoch ``at`` (``"signal"``)."""
 
-    def __init__(self, phase, at=3):
+    def __init__(self, phase, at=3, when="batch"):
         self.phase = phase
         self.at = at
+        self.when = when
 
     def on_train_begin(self, net, **kwargs):
         self.seen_ = 0
 
+    def _count(self, net, unit):
+        """Count a batch or an epoch of the phase; True at the ``at``-th."""
+        counted = "batch" if self.when == "batch" else "epoch"
+        if unit != counted or net.history[-1]["phase"] != self.phase:
+            return False
+        self.seen_ += 1
+        return self.seen_ == self.at
+
     def on_batch_end(self, net, **kwargs):
-        if net.history[-1]["phase"] == self.phase:
-            self.seen_ += 1
-            if self.seen_ == self.at:
-                raise KeyboardInterrupt
+        if self._count(net, "batch"):
+            raise KeyboardInterrupt
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self._count(net, "epoch") and self.when == "epoch":
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, net, **kwargs):
+        if (self.when == "signal" and net.history[-1]["phase"] == self.phase
+                and self.seen_ == self.at):
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_an_interrupted_fine_tuning_is_said_and_the_fit_goes_on(iris):
@@ -208,30 +226,6 @@ def test_an_interrupted_dense_phase_is_said(iris):
     assert len(rows(clf, "dense")) == 2 and clf.predict(X).shape == y.shape
 
 
-class CtrlCAtEpoch(Callback):
-    """Ctrl-C at the start of epoch ``at`` of ``phase`` (``signal=False``: as a callback
-    raising KeyboardInterrupt there), or, with ``at_end``, a real SIGINT while this
-    callback's ``on_epoch_end`` runs."""
-
-    def __init__(self, phase, at, at_end=False):
-        self.phase = phase
-        self.at = at
-        self.at_end = at_end
-
-    def on_train_begin(self, net, **kwargs):
-        self.seen_ = 0
-
-    def on_epoch_begin(self, net, **kwargs):
-        if net.history[-1]["phase"] == self.phase:
-            self.seen_ += 1
-            if self.seen_ == self.at and not self.at_end:
-                raise KeyboardInterrupt
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.at_end and net.history[-1]["phase"] == self.phase and self.seen_ == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_an_interrupt_ends_the_whole_fine_tuning_schedule(iris):
     # Fine-tuning from the rewind trains the traced epochs in the traced phase's batches,
     # then the rest in the untraced ones: two parts. An interrupt in the first part's last
@@ -244,7 +238,8 @@ def test_an_interrupt_ends_the_whole_fine_tuning_schedule(iris):
     assert full.n_weights_pruned_ and len(rows(full, "sparse")) > traced
     with pytest.warns(UserWarning, match=rf"fine-tuning, in its epoch {traced} of 60: the "
                                          r"fine-tuning ends there"):
-        cut = LEGCPrunedClassifier(**params, callbacks=[CtrlCAtEpoch("sparse", traced)]).fit(X, y)
+        cut = LEGCPrunedClassifier(**params, callbacks=[CtrlC("sparse", traced, when="epoch")])
+        cut.fit(X, y)
     assert len(rows(cut, "sparse")) == traced
 
 
@@ -254,7 +249,7 @@ def test_ctrl_c_during_a_callbacks_epoch_end_is_not_taken_for_a_stop(iris):
     # must still count as one.
     X, y = iris
     with pytest.warns(UserWarning, match=r"in the fine-tuning, in its epoch 2 of 4:"):
-        clf = fit_with_fine_tuning(X, y, [CtrlCAtEpoch("sparse", 2, at_end=True)])
+        clf = fit_with_fine_tuning(X, y, [CtrlC("sparse", 2, when="signal")])
     assert len(rows(clf, "sparse")) == 2 and clf.net_.interrupted_
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
