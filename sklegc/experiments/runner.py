@@ -37,7 +37,9 @@ __all__ = [
     "MAIN_METHODS",
     "SWEEP_METHODS",
     "Cell",
+    "CellGroup",
     "TraceReplayClassifier",
+    "group_cells",
     "plan_cells",
     "read_cells",
     "run_cell",
@@ -94,6 +96,63 @@ def _key(study, dataset, method, seed, target):
     return (str(study), str(dataset), str(method), int(seed), target)
 
 
+# Cells whose fine-tuning can run stacked with the others of their dataset and seed: the
+# sweep's, and the tables' baselines (the LEGCNet and dense cells are fitted alone).
+_STACKED_METHODS = {"sweep": SWEEP_METHODS,
+                    "tables": ("random@FT", "magnitude@FT", "random@PT", "magnitude@PT")}
+
+
+@dataclass(frozen=True)
+class CellGroup:
+    """Cells of one study, dataset and seed fitted together, their fine-tuning stacked
+    (see :mod:`sklegc.experiments.batched`); scheduled as one task."""
+
+    cells: tuple
+
+    @property
+    def study(self):
+        return self.cells[0].study
+
+    @property
+    def dataset(self):
+        return self.cells[0].dataset
+
+    @property
+    def seed(self):
+        return self.cells[0].seed
+
+    @property
+    def method(self):
+        return f"{len(self.cells)} fits"
+
+    @property
+    def needs(self):
+        return tuple(dict.fromkeys(m for c in self.cells for m in c.needs))
+
+    @property
+    def key(self):
+        return ("group",) + tuple(c.key for c in self.cells)
+
+
+def group_cells(cells):
+    """``cells`` with those of :data:`_STACKED_METHODS` gathered into one
+    :class:`CellGroup` per study, dataset and seed (a group of one stays a cell), in the
+    order of each group's first cell."""
+    groups, items = {}, []
+    for cell in cells:
+        if cell.method in _STACKED_METHODS.get(cell.study, ()):
+            key = (cell.study, cell.dataset, cell.seed)
+            if key not in groups:
+                groups[key] = []
+                items.append(key)
+            groups[key].append(cell)
+        else:
+            items.append(cell)
+    return [item if isinstance(item, Cell) else
+            (CellGroup(tuple(groups[item])) if len(groups[item]) > 1 else groups[item][0])
+            for item in items]
+
+
 def plan_cells(datasets, seeds, *, sweep=True, sweep_seeds=None, sparsities=SPARSITIES):
     """All cells of a run, in an order that starts the long ones first.
 
@@ -141,6 +200,9 @@ def plan_cells(datasets, seeds, *, sweep=True, sweep_seeds=None, sparsities=SPAR
 
 def estimated_steps(cell, n_train, quick=False):
     """Rough optimizer steps of ``cell``, used only to start the longest cells first."""
+    if isinstance(cell, CellGroup):
+        # The stacked fine-tuning costs about one fit's, the longest.
+        return max(estimated_steps(c, n_train, quick) for c in cell.cells)
     st = setting_for(cell.dataset, quick)
     per_epoch = -(-n_train // st.batch_size)
     if cell.study == "principled":
@@ -372,25 +434,50 @@ def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None)
 
         return run_principled_cell(cell, out=out, data_dir=data_dir, quick=quick, scale=scale,
                                    sources=sources)
-    from sklearn.metrics import accuracy_score, f1_score
+    clf, data, replayed = cell_estimator(cell, out=out, data_dir=data_dir, quick=quick,
+                                         scale=scale, sources=sources)
+    caught, fit_time, cpu_time = timed_fit(clf, data.X_train, data.y_train)
+    return cell_row(cell, clf, data, caught, fit_time, cpu_time, replayed, out=out)
 
+
+def cell_estimator(cell, *, out, data_dir=None, quick=False, scale=True, sources=None,
+                   replay_class=None):
+    """The unfitted estimator of ``cell``, its data, and the method whose trace it replays.
+
+    A ``LEGC rank`` cell replays the LEGCNet-FT cell's saved trace where there is one
+    (``replay_class``, default :class:`TraceReplayClassifier`); other cells get
+    :class:`~sklegc.LEGCPrunedClassifier`, or ``replay_class`` where it is given (a
+    subclass of the replay class behaves as the estimator when it replays nothing).
+
+    Returns
+    -------
+    clf : LEGCPrunedClassifier
+    data : sklegc.datasets.Dataset
+    replayed : str
+        ``"LEGCNet-FT"`` or ``""``.
+    """
     from ..estimator import LEGCPrunedClassifier
 
     setting = setting_for(cell.dataset, quick)
     data = _data(cell.dataset, None if data_dir is None else str(data_dir), scale)
     params = _params(cell, setting, sources or {})
     replayed = ""
-    clf = None
+    clf = (replay_class or LEGCPrunedClassifier)(**params)
     if cell.method == "LEGC rank":
         path = _trace_path(out, cell.dataset, "LEGCNet-FT", cell.seed)
         if path.is_file():
-            clf = _replay_class()(**params)
+            if replay_class is None:
+                clf = _replay_class()(**params)
             clf._replay = load_trace(path)
             replayed = "LEGCNet-FT"
-    if clf is None:
-        clf = LEGCPrunedClassifier(**params)
+    return clf, data, replayed
 
-    caught, fit_time, cpu_time = timed_fit(clf, data.X_train, data.y_train)
+
+def cell_row(cell, clf, data, caught, fit_time, cpu_time, replayed, *, out):
+    """The row of ``cells.csv`` of ``cell`` fitted as ``clf`` (see :func:`run_cell`);
+    LEGCNet cells save their trace under ``out/traces``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     pred = clf.predict(data.X_test)
 
     if cell.method in ("LEGCNet-FT", "LEGCNet-PT"):
@@ -496,19 +583,26 @@ def _interrupt(signum, frame):
 
 
 def _run_cell_safely(cell, kwargs):
-    try:
-        row = run_cell(cell, **kwargs)
-    except Exception:  # a failed cell is logged and retried by the next run, not fatal
-        row, error = None, traceback.format_exc()
+    """``[(cell, row or None, error or None)]`` of a cell, or of each cell of a group."""
+    if isinstance(cell, CellGroup):
+        from .batched import run_cell_group
+
+        results = run_cell_group(list(cell.cells), **kwargs)
     else:
-        error = None
+        try:
+            row = run_cell(cell, **kwargs)
+        except Exception:  # a failed cell is logged and retried by the next run, not fatal
+            row, error = None, traceback.format_exc()
+        else:
+            error = None
+        results = [(cell, row, error)]
     if _STOP.is_set():
         raise KeyboardInterrupt("interrupted during a cell, whose row is not kept")
-    return cell, row, error
+    return results
 
 
 def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, progress=True,
-              columns=COLUMNS):
+              columns=COLUMNS, stacked=True):
     """Run ``cells`` (skipping those already in ``out/cells.csv``), appending each result.
 
     Parameters
@@ -529,6 +623,11 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
         Show a tqdm bar over the cells on stderr.
     columns : list of str, default=COLUMNS
         Columns of a new ``cells.csv``.
+    stacked : bool, default=True
+        Fit the sweep's cells of one dataset and seed, and the tables' baselines of one,
+        as a :class:`CellGroup` whose fine-tuning is stacked
+        (:mod:`sklegc.experiments.batched`): the same results up to float rounding, in a
+        fraction of the time. False fits every cell alone.
 
     Returns
     -------
@@ -550,6 +649,8 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
                for d in {c.dataset for c in todo}}
     # Seed by seed (tables 0, sweep 0, tables 1, ...), the longest cells of a seed first: a
     # run cut short has both studies over fewer seeds, rather than one and not the other.
+    if stacked:
+        todo = group_cells(todo)
     todo.sort(key=lambda c: (c.seed + (0.5 if c.study == "sweep" else 0),
                              -estimated_steps(c, n_train[c.dataset], quick)))
     kwargs = dict(out=str(out), data_dir=data_dir, quick=quick, scale=scale)
@@ -588,7 +689,11 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
         pending = list(todo)
         running = {}
 
-        def finish(cell, row, error):
+        def finish(results):
+            for result in results:
+                finish_cell(*result)
+
+        def finish_cell(cell, row, error):
             if row is not None:
                 writer.write(row)
                 done[cell.key] = row
@@ -601,13 +706,17 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
                     log.write(f"--- {cell.key}\n{error}\n")
             bar.update(1)
 
+        def keys(item):
+            return [c.key for c in item.cells] if isinstance(item, CellGroup) else [item.key]
+
         while pending or running:
-            outstanding = {c.key for c in pending} | {running[f].key for f in running}
+            outstanding = {k for item in [*pending, *running.values()] for k in keys(item)}
             ready = []
             for cell in list(pending):
                 if any((cell.dataset, m, cell.seed) in failed_methods for m in cell.needs):
                     pending.remove(cell)
-                    finish(cell, None, f"not run: a cell it needs ({cell.needs}) failed")
+                    for c in (cell.cells if isinstance(cell, CellGroup) else [cell]):
+                        finish_cell(c, None, f"not run: a cell it needs ({c.needs}) failed")
                     continue
                 sources = source_rows(cell, outstanding)
                 if sources is not None:
@@ -617,7 +726,7 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
                     break
                 cell, sources = ready[0]
                 pending.remove(cell)
-                finish(*_run_cell_safely(cell, dict(kwargs, sources=sources)))
+                finish(_run_cell_safely(cell, dict(kwargs, sources=sources)))
                 continue
             # Only as many cells in flight as workers, so that a cell that just became ready
             # and is long still goes before the short ones queued earlier.
@@ -629,7 +738,7 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:
                 del running[future]
-                finish(*future.result())
+                finish(future.result())
     except KeyboardInterrupt:
         interrupted = True
         raise
