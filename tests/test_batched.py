@@ -213,3 +213,36 @@ def test_stacked_run_gives_the_rows_of_the_run_cell_by_cell(tmp_path, data_dir):
     for column in _SAME:
         pd_a, pd_b = a[column], b[column]
         assert ((pd_a == pd_b) | (pd_a.isna() & pd_b.isna())).all(), column
+
+
+def test_ctrl_c_during_a_group_ends_it_and_records_none_of_its_cells(tmp_path, data_dir,
+                                                                     monkeypatch):
+    """skorch ends a fit quietly on Ctrl-C; the group must not go on with its other fits,
+    and none of its rows is a result."""
+    import os
+    import signal
+
+    from sklegc.net import PrunableNet
+
+    member = _member_class()
+    fits, steps = [], []
+    real_fit, real_step = member.fit, PrunableNet.train_step
+
+    def fit(self, X, y, **kwargs):
+        fits.append(self.amount)
+        return real_fit(self, X, y, **kwargs)
+
+    def train_step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 5:  # inside the first cell's dense training, where skorch catches it
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(member, "fit", fit)
+    monkeypatch.setattr(PrunableNet, "train_step", train_step)
+    cells = [Cell("sweep", "iris", m, 0, s) for s in (0.1, 0.5) for m in ("magnitude", "random")]
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(cells, tmp_path, data_dir=data_dir, quick=True, n_jobs=1, progress=False)
+    assert len(steps) >= 5 and fits == [0.1]
+    assert read_cells(tmp_path / "cells.csv").empty
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

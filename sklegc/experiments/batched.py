@@ -320,6 +320,7 @@ def _member_class():
                     and self.loss in ("mse", "cross_entropy")
                     and self.optimizer is torch.optim.SGD and not self.alpha
                     and self.tol is None and self.max_accuracy_drop is None
+                    and not self.warm_start
                     and not self.callbacks and not self._routed_params() and not self.verbose
                     and data.X_val is None and data.w is None and data.w_acc is None
                     and torch.device(self.device).type == "cpu"
@@ -434,7 +435,8 @@ def fine_tune_members(members):
     return shares
 
 
-def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, sources=None):
+def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, sources=None,
+                   stop=None):
     """Fit the cells of one dataset and seed, their fine-tuning stacked; their rows.
 
     Each cell is fitted by :func:`sklegc.experiments.runner.cell_estimator`'s estimator
@@ -451,6 +453,10 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
     out, data_dir, quick, scale, sources
         As for :func:`~sklegc.experiments.runner.run_cell` (``sources`` is shared: the
         rows of the cells any of them needs, by method).
+    stop : callable or None, default=None
+        Asked before each fit and before the stacked training; when it returns True the
+        group ends with KeyboardInterrupt (the run was interrupted: skorch ends a fit
+        quietly on Ctrl-C, so the other fits of the group would otherwise go on).
 
     Returns
     -------
@@ -465,7 +471,12 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
     fitted = []
     outcomes = {}
     dense_cache = {}
+    def check():
+        if stop is not None and stop():
+            raise KeyboardInterrupt("the run was interrupted during a group of cells")
+
     for cell in cells:
+        check()
         try:
             clf, data, replayed = cell_estimator(cell, out=out, data_dir=data_dir, quick=quick,
                                                  scale=scale, sources=sources,
@@ -479,6 +490,7 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
             fitted.append((cell, clf, data, list(caught), times, replayed))
         except Exception:  # as run_cell's failures: logged, the others go on
             outcomes[cell] = (None, traceback.format_exc())
+    check()
     shares = fine_tune_members([clf for _, clf, *_ in fitted])
     for cell, clf, data, caught, times, replayed in fitted:
         try:

@@ -587,7 +587,7 @@ def _run_cell_safely(cell, kwargs):
     if isinstance(cell, CellGroup):
         from .batched import run_cell_group
 
-        results = run_cell_group(list(cell.cells), **kwargs)
+        results = run_cell_group(list(cell.cells), stop=_STOP.is_set, **kwargs)
     else:
         try:
             row = run_cell(cell, **kwargs)
