@@ -246,3 +246,42 @@ def test_ctrl_c_during_a_group_ends_it_and_records_none_of_its_cells(tmp_path, d
     assert len(steps) >= 5 and fits == [0.1]
     assert read_cells(tmp_path / "cells.csv").empty
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_failed_legcnet_cell_stops_only_the_cells_that_need_it(tmp_path, data_dir,
+                                                                  monkeypatch):
+    import sklegc.experiments.runner as runner
+
+    real = runner.run_cell
+
+    def run_cell(cell, **kwargs):
+        if cell.method == "LEGCNet-PT":
+            raise RuntimeError("simulated failure")
+        return real(cell, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    cells = [c for c in plan_cells(["iris"], [0], sweep=False) if c.method != "dense"]
+    result = run_cells(cells, tmp_path, data_dir=data_dir, quick=True, n_jobs=1,
+                       progress=False)
+    ran = set(read_cells(tmp_path / "cells.csv")["method"])
+    # As cell by cell: the @FT baselines run, the @PT ones wait for the failed cell.
+    assert ran == {"LEGCNet-FT", "random@FT", "magnitude@FT"}
+    assert len(result["failed"]) == 3
+    log = (tmp_path / "errors.log").read_text()
+    assert "not run: a cell it needs (['LEGCNet-PT']) failed" in log
+    assert "['LEGCNet-FT']" not in log
+
+
+def test_a_failing_stacked_training_fails_its_cells_not_the_run(tmp_path, data_dir,
+                                                                monkeypatch):
+    import sklegc.experiments.batched as batched
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated fault in the stacked training")
+
+    monkeypatch.setattr(batched, "train_masked_networks", broken)
+    cells = [Cell("sweep", "iris", "random", 0, s) for s in (0.1, 0.5)]
+    result = run_cells(cells, tmp_path, data_dir=data_dir, quick=True, n_jobs=1,
+                       progress=False)
+    assert len(result["failed"]) == 2 and result["ran"] == []
+    assert "simulated fault" in (tmp_path / "errors.log").read_text()

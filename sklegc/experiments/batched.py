@@ -23,7 +23,7 @@ Two parts:
   ...) fine-tunes alone, as the estimator does.
 
 The stacked matrix products round differently from one network's, so the results equal
-the fits one by one up to float rounding; ``tests/test_experiments.py`` holds them to it.
+the fits one by one up to float rounding; ``tests/test_batched.py`` holds them to it.
 """
 
 import copy
@@ -178,7 +178,8 @@ def train_masked_networks(weights, masks, biases, X, y, *, lr, batch_size, max_e
     G = weights[0].shape[0]
     caps = [int(c) for c in max_epochs]
     if len(caps) != G:
-        raise ValueError(f"max_epochs has {len(caps)} entries for {G} networks")
+        raise ValueError(f"max_epochs has {len(caps)} entries for {G} networks: give one "
+                         "epoch cap per network (the first axis of the weights).")
     X_acc = X if X_acc is None else X_acc
     y_acc = y if y_acc is None else y_acc
     y, y_acc = y.long(), y_acc.long()
@@ -443,7 +444,8 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
     (as :func:`~sklegc.experiments.runner.run_cell` fits it) up to its fine-tuning; the
     fine-tuning of all of them runs in :func:`train_masked_networks`; each then ends its
     fit. Magnitude pruning's dense phase, the same computation for every amount, is
-    trained by the first such cell and copied into the others. A cell's ``fit_time_s`` and ``cpu_s`` are its own part plus an even share of the
+    trained by the first such cell (whose times include it) and copied into the others. A
+    cell's ``fit_time_s`` and ``cpu_s`` are its own part plus an even share of the
     stacked training.
 
     Parameters
@@ -491,7 +493,15 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
         except Exception:  # as run_cell's failures: logged, the others go on
             outcomes[cell] = (None, traceback.format_exc())
     check()
-    shares = fine_tune_members([clf for _, clf, *_ in fitted])
+    try:
+        shares = fine_tune_members([clf for _, clf, *_ in fitted])
+    except Exception:  # the stacked fits fail, logged; the others give their rows
+        error = traceback.format_exc()
+        shares = {}
+        for cell, clf, *_ in fitted:
+            if clf._deferred is not None:
+                outcomes[cell] = (None, error)
+        fitted = [f for f in fitted if f[0] not in outcomes]
     for cell, clf, data, caught, times, replayed in fitted:
         try:
             if id(clf) in shares:

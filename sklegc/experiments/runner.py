@@ -234,9 +234,10 @@ def _replay_class():
         computation every time, so a fit that differs from an earlier one only in
         ``amount`` can take that fit's Lyapunov exponents and misclassification series
         instead of training and tracing again. The Granger tests, the pruning decision and
-        the fine-tuning are the estimator's own. The one difference to a full fit: the
-        fine-tuning shuffles in another order, since the dense phase did not consume random
-        numbers first.
+        the fine-tuning are the estimator's own. The fine-tuning shuffles in the same order
+        as a full fit's (each training phase's batch generator starts from the seed), so
+        the result is the full fit's; what a replay lacks is the dense phase's history
+        (``epochs_to_target_["dense"]`` is None).
 
         The trace is set as the private attribute ``_replay``: a dict with ``lyapunov``
         (n_windows, n_weights), ``misclassification`` (n_windows,), ``window_ends``, and
@@ -713,11 +714,22 @@ def run_cells(cells, out, *, data_dir=None, quick=False, scale=True, n_jobs=2, p
             outstanding = {k for item in [*pending, *running.values()] for k in keys(item)}
             ready = []
             for cell in list(pending):
-                if any((cell.dataset, m, cell.seed) in failed_methods for m in cell.needs):
+                members = cell.cells if isinstance(cell, CellGroup) else (cell,)
+                blocked = [c for c in members if any(
+                    (c.dataset, m, c.seed) in failed_methods for m in c.needs)]
+                if blocked:
+                    # Only the cells whose own needs failed are not run; a group goes on
+                    # with the others, as they would run cell by cell.
                     pending.remove(cell)
-                    for c in (cell.cells if isinstance(cell, CellGroup) else [cell]):
-                        finish_cell(c, None, f"not run: a cell it needs ({c.needs}) failed")
-                    continue
+                    for c in blocked:
+                        failed_needs = [m for m in c.needs
+                                        if (c.dataset, m, c.seed) in failed_methods]
+                        finish_cell(c, None, f"not run: a cell it needs ({failed_needs}) failed")
+                    rest = [c for c in members if c not in blocked]
+                    if not rest:
+                        continue
+                    cell = CellGroup(tuple(rest)) if len(rest) > 1 else rest[0]
+                    pending.append(cell)
                 sources = source_rows(cell, outstanding)
                 if sources is not None:
                     ready.append((cell, sources))
