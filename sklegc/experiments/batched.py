@@ -29,13 +29,13 @@ the fits one by one up to float rounding; ``tests/test_batched.py`` holds them t
 import copy
 import hashlib
 import time
-import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
 
-from ..network import prunable_layers
+from ..network import ACTIVATIONS, LOSSES, prunable_layers
 
 __all__ = ["MaskedNetworkResult", "train_masked_networks", "run_cell_group"]
 
@@ -72,11 +72,6 @@ class MaskedNetworkResult:
     accuracies: list = field(default_factory=list)
     epoch_to_target: object = None
     error: object = None
-
-
-def _activation(name):
-    return {"logistic": torch.sigmoid, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-            "relu": torch.relu, "identity": lambda h: h}[name]
 
 
 def _forward(weights, masks, biases, X, act):
@@ -183,7 +178,7 @@ def train_masked_networks(weights, masks, biases, X, y, *, lr, batch_size, max_e
     X_acc = X if X_acc is None else X_acc
     y_acc = y if y_acc is None else y_acc
     y, y_acc = y.long(), y_acc.long()
-    act = _activation(activation)
+    act = ACTIVATIONS[activation]()
     n_out = weights[-1].shape[1]
     eye = torch.eye(n_out, dtype=weights[0].dtype)
     masks = [m.to(weights[0].dtype) for m in masks]
@@ -257,134 +252,126 @@ def train_masked_networks(weights, masks, biases, X, y, *, lr, batch_size, max_e
 
 # -- the estimator's side ----------------------------------------------------------------------
 
-_STACKABLE_ACTIVATIONS = ("logistic", "sigmoid", "tanh", "relu", "identity")
-
-
+@lru_cache(maxsize=None)
 def _member_class():
-    global _MEMBER
-    if _MEMBER is None:
-        from .runner import _replay_class
+    from .runner import _replay_class
 
-        class GroupMember(_replay_class()):
-            """A reproduction fit whose fine-tuning :func:`run_cell_group` does, stacked
-            with its group's (see the module docstring); the rest of the fit is the
-            estimator's. Where the kernel cannot reproduce the fine-tuning, it is the
-            estimator's too."""
+    class GroupMember(_replay_class()):
+        """A reproduction fit whose fine-tuning :func:`run_cell_group` does, stacked
+        with its group's (see the module docstring); the rest of the fit is the
+        estimator's. Where the kernel cannot reproduce the fine-tuning, it is the
+        estimator's too."""
 
-            _deferred = None
-            # Shared by the members of one group (run_cell_group sets it): the dense phase
-            # of magnitude pruning is the same for every amount, so it is trained once.
-            _dense_cache = None
+        _deferred = None
+        # Shared by the members of one group (run_cell_group sets it): the dense phase
+        # of magnitude pruning is the same for every amount, so it is trained once.
+        _dense_cache = None
 
-            def _train_dense(self, net, data, plan):
-                if self._dense_cache is None or plan.pruning != "magnitude":
-                    return super()._train_dense(net, data, plan)
-                key = self._dense_key(data)
-                if key not in self._dense_cache:
-                    tracer = super()._train_dense(net, data, plan)
-                    self._dense_cache[key] = (
-                        copy.deepcopy(net.module_.state_dict()), copy.deepcopy(net.history),
-                        copy.deepcopy({k: getattr(self, k) for k in _DENSE_ATTRIBUTES}))
-                    return tracer
-                state, history, attributes = self._dense_cache[key]
-                net.module_.load_state_dict(state)
-                net.history = copy.deepcopy(history)
-                for k, v in copy.deepcopy(attributes).items():
-                    setattr(self, k, v)
-                return None
+        def _train_dense(self, net, data, plan):
+            if self._dense_cache is None or plan.pruning != "magnitude":
+                return super()._train_dense(net, data, plan)
+            key = self._dense_key(data)
+            if key not in self._dense_cache:
+                tracer = super()._train_dense(net, data, plan)
+                self._dense_cache[key] = (
+                    copy.deepcopy(net.module_.state_dict()), copy.deepcopy(net.history),
+                    copy.deepcopy({k: getattr(self, k) for k in _DENSE_ATTRIBUTES}))
+                return tracer
+            state, history, attributes = self._dense_cache[key]
+            net.module_.load_state_dict(state)
+            net.history = copy.deepcopy(history)
+            for k, v in copy.deepcopy(attributes).items():
+                setattr(self, k, v)
+            return None
 
-            def _dense_key(self, data):
-                # Everything but what acts after the dense phase, and the data.
-                params = {k: v for k, v in self.get_params(deep=False).items()
-                          if k not in ("amount", "fine_tune_epochs", "max_sparsity")}
-                return (repr(sorted(params.items())), _digest(data.X, data.y, data.X_acc,
-                                                               data.y_acc))
+        def _dense_key(self, data):
+            # Everything but what acts after the dense phase, and the data.
+            params = {k: v for k, v in self.get_params(deep=False).items()
+                      if k not in ("amount", "fine_tune_epochs", "max_sparsity")}
+            return (repr(sorted(params.items())), _digest(data.X, data.y, data.X_acc,
+                                                           data.y_acc))
 
-            def _fine_tune(self, net, data, plan, newly_pruned):
-                epochs = (self.max_epochs if self.fine_tune_epochs is None
-                          else self.fine_tune_epochs)
-                self._deferred = None
-                if epochs and newly_pruned and self._stackable(net, data, plan):
-                    self._deferred = (net, data, plan, epochs)
-                    return
-                super()._fine_tune(net, data, plan, newly_pruned)
+        def _fine_tune(self, net, data, plan, newly_pruned):
+            epochs = (self.max_epochs if self.fine_tune_epochs is None
+                      else self.fine_tune_epochs)
+            self._deferred = None
+            if epochs and newly_pruned and self._stackable(net, data, plan):
+                self._deferred = (net, data, plan, epochs)
+                return
+            super()._fine_tune(net, data, plan, newly_pruned)
 
-            def _stackable(self, net, data, plan):
-                from ..batching import TensorBatches
+        def _stackable(self, net, data, plan):
+            from ..batching import TensorBatches
 
-                params = net.get_params()
-                two_part = (plan.traced and plan.trace_batch_size not in (None, plan.batch_size)
-                            and self._traced_epochs)
-                return (
-                    plan.pruning != "none" and self.fine_tune == "rewind" and not two_part
-                    and self.module is None and self.activation in _STACKABLE_ACTIVATIONS
-                    and self.loss in ("mse", "cross_entropy")
-                    and self.optimizer is torch.optim.SGD and not self.alpha
-                    and self.tol is None and self.max_accuracy_drop is None
-                    and not self.warm_start
-                    and not self.callbacks and not self._routed_params() and not self.verbose
-                    and data.X_val is None and data.w is None and data.w_acc is None
-                    and torch.device(self.device).type == "cpu"
-                    and all(p.dtype == torch.float32 for p in net.module_.parameters())
-                    and params.get("iterator_train") is TensorBatches
-                    and params.get("iterator_train__shuffle", False)
-                )
+            params = net.get_params()
+            two_part = (plan.traced and plan.trace_batch_size not in (None, plan.batch_size)
+                        and self._traced_epochs)
+            return (
+                plan.pruning != "none" and self.fine_tune == "rewind" and not two_part
+                and self.module is None and self.activation in ACTIVATIONS
+                and self.loss in LOSSES
+                and self.optimizer is torch.optim.SGD and not self.alpha
+                and self.tol is None and self.max_accuracy_drop is None
+                and not self.warm_start
+                and not self.callbacks and not self._routed_params() and not self.verbose
+                and data.X_val is None and data.w is None and data.w_acc is None
+                and torch.device(self.device).type == "cpu"
+                and all(p.dtype == torch.float32 for p in net.module_.parameters())
+                and params.get("iterator_train") is TensorBatches
+                and params.get("iterator_train__shuffle", False)
+            )
 
-            def _check_accuracy(self, net, data, plan):
-                if self._deferred is None:
-                    super()._check_accuracy(net, data, plan)
+        def _check_accuracy(self, net, data, plan):
+            if self._deferred is None:
+                super()._check_accuracy(net, data, plan)
 
-            def _stack_key(self):
-                """Fits with equal keys can be fine-tuned as one stack."""
-                net, data, plan, _ = self._deferred
-                shapes = tuple(tuple(layer.weight.shape)
-                               for _, layer in prunable_layers(net.module_))
-                return (_digest(data.X, data.y, data.X_acc, data.y_acc),
-                        net.get_params()["iterator_train__seed"], plan.batch_size,
-                        float(self.lr), self.loss, self.activation, shapes,
-                        self.target_accuracy)
+        def _stack_key(self):
+            """Fits with equal keys can be fine-tuned as one stack."""
+            net, data, plan, _ = self._deferred
+            shapes = tuple(tuple(layer.weight.shape)
+                           for _, layer in prunable_layers(net.module_))
+            return (_digest(data.X, data.y, data.X_acc, data.y_acc),
+                    net.get_params()["iterator_train__seed"], plan.batch_size,
+                    float(self.lr), self.loss, self.activation, shapes,
+                    self.target_accuracy)
 
-            def _finish_fine_tune(self, result, seconds):
-                """Take the trained weights and history of ``result`` and end the fit as
-                ``_fit`` ends it; raises the fine-tuning's TrainingDivergedError."""
-                from ..masks import refresh_masked_weights
-                from ..trajectory import TrainingDivergedError
+        def _finish_fine_tune(self, result, seconds):
+            """Take the trained weights and history of ``result`` and end the fit as
+            ``_fit`` ends it; raises the fine-tuning's TrainingDivergedError."""
+            from ..masks import refresh_masked_weights
+            from ..trajectory import TrainingDivergedError
 
-                net, data, plan, _ = self._deferred
-                self._deferred = None
-                with torch.no_grad():
-                    for (_, layer), W, b in zip(prunable_layers(net.module_), result.weights,
-                                                result.biases):
-                        weight = getattr(layer, "weight_orig", None)
-                        (layer.weight if weight is None else weight).copy_(W)
-                        layer.bias.copy_(b)
-                    refresh_masked_weights(net.module_)
-                history = net.history
-                for k, loss in enumerate(result.epoch_losses):
-                    history.new_epoch()
-                    history.record("epoch", len(history))
-                    history.record("phase", "sparse")
-                    for batch_loss, size in zip(result.batch_losses[k], result.batch_sizes):
-                        history.new_batch()
-                        history.record_batch("train_loss", batch_loss)
-                        history.record_batch("train_batch_size", size)
-                    history.record("train_batch_count", len(result.batch_sizes))
-                    history.record("train_loss", loss)
-                    if k < len(result.accuracies):
-                        history.record("train_accuracy", result.accuracies[k])
-                self.phase_times_["sparse"] = seconds
-                if result.error is not None:
-                    raise TrainingDivergedError(result.error)
-                if result.epoch_to_target is not None:
-                    self.epochs_to_target_["sparse"] = result.epoch_to_target
-                self._check_accuracy(net, data, plan)
-                self._record_training_attributes(net)
+            net, data, plan, _ = self._deferred
+            self._deferred = None
+            with torch.no_grad():
+                for (_, layer), W, b in zip(prunable_layers(net.module_), result.weights,
+                                            result.biases):
+                    weight = getattr(layer, "weight_orig", None)
+                    (layer.weight if weight is None else weight).copy_(W)
+                    layer.bias.copy_(b)
+                refresh_masked_weights(net.module_)
+            history = net.history
+            for k, loss in enumerate(result.epoch_losses):
+                history.new_epoch()
+                history.record("epoch", len(history))
+                history.record("phase", "sparse")
+                for batch_loss, size in zip(result.batch_losses[k], result.batch_sizes):
+                    history.new_batch()
+                    history.record_batch("train_loss", batch_loss)
+                    history.record_batch("train_batch_size", size)
+                history.record("train_batch_count", len(result.batch_sizes))
+                history.record("train_loss", loss)
+                if k < len(result.accuracies):
+                    history.record("train_accuracy", result.accuracies[k])
+            self.phase_times_["sparse"] = seconds
+            if result.error is not None:
+                raise TrainingDivergedError(result.error)
+            if result.epoch_to_target is not None:
+                self.epochs_to_target_["sparse"] = result.epoch_to_target
+            self._check_accuracy(net, data, plan)
+            self._record_training_attributes(net)
 
-        _MEMBER = GroupMember
-    return _MEMBER
-
-
-_MEMBER = None
+    return GroupMember
 
 # What LEGCPrunedClassifier._train_dense sets, besides the network and its history.
 _DENSE_ATTRIBUTES = ("epochs_to_target_", "n_dense_steps_", "_traced_epochs", "dense_accuracy_",
@@ -467,12 +454,13 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
     """
     import traceback
 
-    from .runner import cell_estimator, cell_row
+    from .runner import cell_estimator, cell_row, timed_call, timed_fit
 
     member = _member_class()
     fitted = []
     outcomes = {}
     dense_cache = {}
+
     def check():
         if stop is not None and stop():
             raise KeyboardInterrupt("the run was interrupted during a group of cells")
@@ -484,11 +472,7 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
                                                  scale=scale, sources=sources,
                                                  replay_class=member)
             clf._dense_cache = dense_cache
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                start, cpu_start = time.perf_counter(), time.process_time()
-                clf.fit(data.X_train, data.y_train)
-                times = [time.perf_counter() - start, time.process_time() - cpu_start]
+            caught, *times = timed_fit(clf, data.X_train, data.y_train)
             fitted.append((cell, clf, data, list(caught), times, replayed))
         except Exception:  # as run_cell's failures: logged, the others go on
             outcomes[cell] = (None, traceback.format_exc())
@@ -506,9 +490,7 @@ def run_cell_group(cells, *, out, data_dir=None, quick=False, scale=True, source
         try:
             if id(clf) in shares:
                 _, result, wall, cpu = shares[id(clf)]
-                with warnings.catch_warnings(record=True) as more:
-                    warnings.simplefilter("always")
-                    clf._finish_fine_tune(result, wall)
+                more, _, _ = timed_call(clf._finish_fine_tune, result, wall)
                 caught += more
                 times = [times[0] + wall, times[1] + cpu]
             outcomes[cell] = (cell_row(cell, clf, data, caught, *times, replayed, out=out),

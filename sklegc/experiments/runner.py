@@ -398,13 +398,19 @@ def timed_fit(clf, X, y):
     CPU time as well as wall time: on a shared machine only the CPU time says what the fit
     costs (torch runs one thread per worker, so it is this process's time).
     """
+    return timed_call(clf.fit, X, y)
+
+
+def timed_call(func, *args):
+    """Call ``func(*args)`` as :func:`timed_fit` fits; returns (warnings, wall seconds, CPU
+    seconds)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start, cpu_start = time.perf_counter(), time.process_time()
-        clf.fit(X, y)
-        fit_time = time.perf_counter() - start
-        cpu_time = time.process_time() - cpu_start
-    return caught, fit_time, cpu_time
+        func(*args)
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+    return caught, wall, cpu
 
 
 def run_cell(cell, *, out, data_dir=None, quick=False, scale=True, sources=None):
@@ -462,16 +468,13 @@ def cell_estimator(cell, *, out, data_dir=None, quick=False, scale=True, sources
     setting = setting_for(cell.dataset, quick)
     data = _data(cell.dataset, None if data_dir is None else str(data_dir), scale)
     params = _params(cell, setting, sources or {})
-    replayed = ""
-    clf = (replay_class or LEGCPrunedClassifier)(**params)
-    if cell.method == "LEGC rank":
-        path = _trace_path(out, cell.dataset, "LEGCNet-FT", cell.seed)
-        if path.is_file():
-            if replay_class is None:
-                clf = _replay_class()(**params)
-            clf._replay = load_trace(path)
-            replayed = "LEGCNet-FT"
-    return clf, data, replayed
+    path = _trace_path(out, cell.dataset, "LEGCNet-FT", cell.seed)
+    replay = load_trace(path) if cell.method == "LEGC rank" and path.is_file() else None
+    clf = (replay_class or (LEGCPrunedClassifier if replay is None else _replay_class()))(
+        **params)
+    if replay is not None:
+        clf._replay = replay
+    return clf, data, "" if replay is None else "LEGCNet-FT"
 
 
 def cell_row(cell, clf, data, caught, fit_time, cpu_time, replayed, *, out):
