@@ -880,35 +880,31 @@ def _qr_fits(x, p, basis, resid):
     return ess, ssr_u
 
 
-@kernel(nogil=True)
 def _standardise(series, out):
-    """Write each row of ``series`` centred and rescaled to at most 1 in size into ``out``.
+    """Write each row of ``series`` (finite, float64, shape (m, K)) centred and rescaled to
+    at most 1 in size into ``out``.
 
     The tests are invariant to shifting and scaling either series (the constant absorbs
     shifts, the statistics are ratios); on centred unit-size data the sums of
     ``_gram_fits`` are as accurate as the tolerances above assume, whatever the series'
     offset and units. Dividing by the largest value first keeps the mean from overflowing.
-    Equal values stay equal, so constant stretches stay exactly constant.
+    Equal values stay equal, so constant stretches stay exactly constant. The mean is
+    summed value by value in time order, every row at once; numpy rather than a compiled
+    kernel, which saves compiling one on first use (docs/performance.md, "Compiling the
+    kernels").
     """
-    m, K = series.shape
-    for c in range(m):
-        scale = 0.0
-        for a in range(K):
-            scale = max(scale, abs(series[c, a]))
-        if scale == 0.0:
-            scale = 1.0
-        mean = 0.0
-        for a in range(K):
-            mean += series[c, a] / scale
-        mean /= K
-        spread = 0.0
-        for a in range(K):
-            v = series[c, a] / scale - mean
-            out[c, a] = v
-            spread = max(spread, abs(v))
-        if spread > 0.0:
-            for a in range(K):
-                out[c, a] /= spread
+    K = series.shape[1]
+    scale = np.maximum(series.max(axis=1), -series.min(axis=1))
+    scale[scale == 0.0] = 1.0
+    np.divide(series, scale[:, None], out=out)
+    mean = np.zeros(len(out))
+    for a in range(K):
+        mean += out[:, a]
+    mean /= K
+    out -= mean[:, None]
+    spread = np.maximum(out.max(axis=1), -out.min(axis=1))
+    spread[spread == 0.0] = 1.0  # a constant row: all zeros, left as it is
+    out /= spread[:, None]
 
 
 @kernel(nogil=True)

@@ -67,11 +67,14 @@ _PROD_HI = 1e200
 # Compiled (and cached on disk: sklegc._jit) without Python's checks for division by zero
 # (no denominator here is ever 0), which would otherwise sit in every loop that divides;
 # without the GIL, so that blocks of series run on several threads
-# (sklegc.threads.parallel_blocks). Every helper of _sums_block is inlined into it
-# (inline="always", in numba's IR): each function compiled on its own is optimised and
-# turned into machine code once by itself and again inside every compiled caller, so one
-# function compiles faster: about 1 s less of the 6 s on the 2-core machine, with the
-# exponents bit-identical and the same speed (docs/performance.md, "Compiling the kernels").
+# (sklegc.threads.parallel_blocks). The two kernels, _exponent_block (the exponent without
+# a Theiler window: what a fit uses) and _sums_block (every other case), are each one
+# function: their helpers are inlined into them (inline="always", in numba's IR), since
+# each function compiled on its own is optimised and turned into machine code once by
+# itself and again inside every compiled caller. Each is compiled on its first use, so a
+# fit compiles only the first, which leaves out the Theiler window and the general
+# follow-up steps: about 1 s less (docs/performance.md, "Compiling the kernels"). Both give
+# the same bits.
 _KERNEL = dict(nogil=True, error_model="numpy")
 
 
@@ -195,9 +198,43 @@ def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
 
 
 @kernel(**_KERNEL, inline="always")
-def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
-             nn, nnd):
-    """Nearest admissible candidate of every reference and its squared distance.
+def _pairs(offs, C, sc, pair):
+    """Pass 1 of the neighbour search (see ``_settle``): the squared distance of every
+    pair of sorted positions up to ``_SWEEP`` apart."""
+    m = len(offs)
+    W = _SWEEP
+    # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
+    # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
+    # Branch-free loops over contiguous memory: they vectorise.
+    for o in range(1, W + 1):
+        row = pair[o]
+        for q in range(C - o):
+            v = 0.0
+            for k in range(m):
+                diff = sc[k * C + q + o] - sc[k * C + q]
+                v += diff * diff
+            row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
+
+
+@kernel(**_KERNEL, inline="always")
+def _theiler(C, t, order, pair):
+    """Make the pairs of pass 1 (``_pairs``) that are at most ``t`` steps apart in time
+    inadmissible: a Theiler window. Distinct candidates are always more than 0 steps
+    apart, so without one the time indices are never looked at."""
+    W = _SWEEP
+    for o in range(1, W + 1):
+        row = pair[o]
+        for q in range(C - o):
+            ja = order[q]
+            jb = order[q + o]
+            row[W + q] = row[W + q] if (ja - jb > t) | (jb - ja > t) else _NONE
+
+
+@kernel(**_KERNEL, inline="always")
+def _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+            nn, nnd):
+    """Nearest admissible candidate of every reference and its squared distance, from the
+    pairs of pass 1 (``_pairs``, then ``_theiler`` where there is a Theiler window).
 
     ``nn[n]`` is ``-1`` where reference ``n`` has none. Distances are accumulated
     coordinate by coordinate in a fixed order, so they are bit-identical to a
@@ -211,26 +248,6 @@ def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, 
     W = _SWEEP
     KO = W + 1
     key = keypad[KO:KO + C]
-    # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
-    # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
-    # Branch-free loops over contiguous memory: they vectorise.
-    for o in range(1, W + 1):
-        row = pair[o]
-        for q in range(C - o):
-            v = 0.0
-            for k in range(m):
-                diff = sc[k * C + q + o] - sc[k * C + q]
-                v += diff * diff
-            row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
-    if t > 0:
-        # Distinct candidates are always more than 0 steps apart: only a Theiler
-        # window needs the time indices.
-        for o in range(1, W + 1):
-            row = pair[o]
-            for q in range(C - o):
-                ja = order[q]
-                jb = order[q + o]
-                row[W + q] = row[W + q] if (ja - jb > t) | (jb - ja > t) else _NONE
     # Pass 2: each position's best over its 2 * _SWEEP sorted neighbours. The padding
     # stands in for positions beyond the ends. The rule (smaller distance, then higher
     # index) is a total order, so the visiting order does not matter.
@@ -294,32 +311,35 @@ def _add_log(v, logs, prod, count):
 
 
 @kernel(**_KERNEL, inline="always")
+def _follow_two(y, offs, R, nn, nnd, sums, counts):
+    """``_follow`` for the exponent's two steps, in one pass: two independent chains of
+    products that the processor overlaps (each step's order is unchanged)."""
+    m = len(offs)
+    l0, p0, c0 = 0.0, 1.0, 0
+    l1, p1, c1 = 0.0, 1.0, 0
+    for n in range(R):
+        j = nn[n]
+        if j < 0:
+            continue
+        l0, p0, c0 = _add_log(nnd[n], l0, p0, c0)
+        v = 0.0
+        for k in range(m):
+            diff = y[n + 1 + offs[k]] - y[j + 1 + offs[k]]
+            v += diff * diff
+        l1, p1, c1 = _add_log(v, l1, p1, c1)
+    sums[0] = l0 + math.log(p0)
+    sums[1] = l1 + math.log(p1)
+    counts[0] = c0
+    counts[1] = c1
+
+
+@kernel(**_KERNEL, inline="always")
 def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
     """Sum of ``ln |v_{n+i} - v_{j+i}|^2`` over the pairs, and their number, per step.
 
     Step 0 reuses the neighbour search's distances, which are the same numbers.
     """
     m = len(offs)
-    if n_follow == 2:
-        # The exponent's case: both steps in one pass, two independent chains of
-        # products that the processor overlaps (each step's order is unchanged).
-        l0, p0, c0 = 0.0, 1.0, 0
-        l1, p1, c1 = 0.0, 1.0, 0
-        for n in range(R):
-            j = nn[n]
-            if j < 0:
-                continue
-            l0, p0, c0 = _add_log(nnd[n], l0, p0, c0)
-            v = 0.0
-            for k in range(m):
-                diff = y[n + 1 + offs[k]] - y[j + 1 + offs[k]]
-                v += diff * diff
-            l1, p1, c1 = _add_log(v, l1, p1, c1)
-        sums[0] = l0 + math.log(p0)
-        sums[1] = l1 + math.log(p1)
-        counts[0] = c0
-        counts[1] = c1
-        return
     for i in range(n_follow):
         logs, prod, count = 0.0, 1.0, 0
         for n in range(R):
@@ -338,16 +358,13 @@ def _follow(y, offs, R, n_follow, nn, nnd, sums, counts):
         counts[i] = count
 
 
-@kernel(**_KERNEL)
-def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
-    """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
-
-    Row ``r`` of ``sums``, ``counts`` and ``status`` is window ``lo + r``; ``status`` is
-    0, 1 for a static window or 2 for one that is not finite.
-    """
+@kernel(**_KERNEL, inline="always")
+def _workspace(N, offs, S):
+    """The work arrays of a block of windows of length ``N``: ``(C, y, keypad, key, flag,
+    sc, best, nnd, pair, ordpad, order, rank, bestj, todo, nn, bucket)``, ``C`` being the
+    number of candidates; the padding of ``keypad``, ``pair`` and ``ordpad`` is set."""
     m = len(offs)
     C = N - offs[m - 1] - S
-    R = C - t
     W = _SWEEP
     y = np.empty(N)
     keypad = np.empty(C + 2 * (W + 1))
@@ -372,6 +389,20 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     todo = np.empty(C, dtype=np.int64)
     nn = np.empty(C, dtype=np.int64)
     bucket = np.empty(_BUCKETS_PER_POINT * C, dtype=np.int64)
+    return (C, y, keypad, key, flag, sc, best, nnd, pair, ordpad, order, rank, bestj, todo,
+            nn, bucket)
+
+
+@kernel(**_KERNEL)
+def _exponent_block(buf, rs, N, lo, hi, offs, S, static_tol, sums, counts, status):
+    """``_sums_block`` without a Theiler window and for two steps, the exponent's case
+    (``max_lyapunov`` with ``theiler=0``, the paper's): without the code of the other
+    cases, it compiles in about 1 s less (docs/performance.md, "Compiling the kernels").
+    The same arithmetic in the same order: the same bits. Its loop over the windows is
+    written out, as ``_sums_block``'s is, so that it holds none of their other code (a
+    shared inlined body with constant arguments compiled slower still)."""
+    (C, y, keypad, key, flag, sc, best, nnd, pair, ordpad, order, rank, bestj, todo, nn,
+     bucket) = _workspace(N, offs, S)
     for s in range(lo, hi):
         r = s - lo
         x = buf[s * rs:s * rs + N]
@@ -379,9 +410,38 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         status[r] = st
         if st != 0:
             continue
-        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
-                 nn, nnd)
-        _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
+        _pairs(offs, C, sc, pair)
+        _settle(offs, C, C, 0, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+                nn, nnd)
+        _follow_two(y, offs, C, nn, nnd, sums[r], counts[r])
+
+
+@kernel(**_KERNEL)
+def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, counts, status):
+    """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
+
+    Row ``r`` of ``sums``, ``counts`` and ``status`` is window ``lo + r``; ``status`` is
+    0, 1 for a static window or 2 for one that is not finite.
+    """
+    (C, y, keypad, key, flag, sc, best, nnd, pair, ordpad, order, rank, bestj, todo, nn,
+     bucket) = _workspace(N, offs, S)
+    R = C - t
+    for s in range(lo, hi):
+        r = s - lo
+        x = buf[s * rs:s * rs + N]
+        st = _rescale_and_sort(x, offs, C, static_tol, y, key, sc, order, rank, bucket)
+        status[r] = st
+        if st != 0:
+            continue
+        _pairs(offs, C, sc, pair)
+        if t > 0:
+            _theiler(C, t, order, pair)
+        _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+                nn, nnd)
+        if n_follow == 2:
+            _follow_two(y, offs, R, nn, nnd, sums[r], counts[r])
+        else:
+            _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
 def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
@@ -394,9 +454,14 @@ def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
     sums = np.empty((n, n_follow))
     counts = np.zeros((n, n_follow), dtype=np.int64)  # the kernel skips static windows
     status = np.empty(n, dtype=np.int64)
-    parallel_blocks(lambda lo, hi: _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow,
-                                               static_tol, sums[lo:hi], counts[lo:hi],
-                                               status[lo:hi]), n)
+    if t == 0 and n_follow == 2:
+        parallel_blocks(lambda lo, hi: _exponent_block(
+            buf, rs, N, lo, hi, offs, S, static_tol, sums[lo:hi], counts[lo:hi],
+            status[lo:hi]), n)
+    else:
+        parallel_blocks(lambda lo, hi: _sums_block(
+            buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums[lo:hi], counts[lo:hi],
+            status[lo:hi]), n)
     return sums, counts, status
 
 

@@ -400,3 +400,36 @@ def test_property_pvalues_in_unit_interval_or_flagged(K, data, scale, seed, test
     has_any = finite.any(axis=1)
     np.testing.assert_array_equal(res.pvalue[has_any],
                                   np.where(finite, res.pvalues, np.inf)[has_any].min(axis=1))
+
+
+def test_standardise_is_the_plain_per_row_computation():
+    """The series are standardised with numpy, every row at once; each row must be what a
+    plain loop over its values gives, bit for bit (the mean summed in time order), so that
+    the tests' sums and their tolerances stay as they were."""
+    from sklegc.granger import _standardise
+
+    rng = np.random.default_rng(5)
+    series = np.concatenate([
+        rng.standard_normal((20, 37)).cumsum(axis=1) * 1e6 + 1e9,  # far from 0, large units
+        rng.standard_normal((20, 37)) * 1e-12,
+        np.round(rng.standard_normal((5, 37)), 1),
+        np.zeros((2, 37)),
+        np.full((2, 37), -3.5),
+        np.r_[np.zeros(36), 1.0][None, :],
+    ])
+
+    def plain(row):
+        scale = max(abs(v) for v in row) or 1.0
+        mean = 0.0
+        for v in row:
+            mean += v / scale
+        mean /= len(row)
+        centred = [v / scale - mean for v in row]
+        spread = max(abs(v) for v in centred)
+        return np.array([v / spread for v in centred] if spread > 0 else centred)
+
+    out = np.empty_like(series)
+    _standardise(series, out)
+    expected = np.stack([plain(row) for row in series])
+    assert out.tobytes() == expected.tobytes()
+    assert np.all(np.abs(out).max(axis=1)[:-5] == 1.0)

@@ -246,9 +246,9 @@ def test_memory_layout_and_dtype_do_not_change_results():
 
 
 def test_one_compiled_kernel_per_dtype():
-    """Every input reaches the kernel as one array type per dtype: a single row, a layout
-    or a writeable flag of its own would compile it again (seconds on a first call)."""
-    from sklegc.lyapunov import _sums_block
+    """Every input reaches the kernels as one array type per dtype: a single row, a layout
+    or a writeable flag of its own would compile them again (seconds on a first call)."""
+    from sklegc.lyapunov import _exponent_block, _sums_block
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((6, 40)).cumsum(axis=1)
@@ -261,11 +261,42 @@ def test_one_compiled_kernel_per_dtype():
             max_lyapunov(windows)
             max_lyapunov(windows, chunk_size=1)
             divergence_curve(windows, theiler=2)
-    bufs = {sig[0] for sig in _sums_block.signatures}
-    assert all(buf.layout == "C" and not buf.mutable for buf in bufs)
-    # One version per window dtype and kind of delay offsets, whatever else varied.
-    assert len(_sums_block.signatures) == len({(sig[0].dtype, sig[5]) for sig in
-                                               _sums_block.signatures})
+    for kernel in (_exponent_block, _sums_block):
+        bufs = {sig[0] for sig in kernel.signatures}
+        assert bufs and all(buf.layout == "C" and not buf.mutable for buf in bufs)
+        # One version per window dtype and kind of delay offsets, whatever else varied.
+        assert len(kernel.signatures) == len({(sig[0].dtype, sig[5])
+                                              for sig in kernel.signatures})
+
+
+@pytest.mark.parametrize("m,d,S", [(2, 1, 3), (3, 2, 5)])
+def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S):
+    """max_lyapunov without a Theiler window (what a fit computes) runs _exponent_block,
+    which leaves out the other cases' code so that it compiles faster; on the same windows
+    it gives the same bits as _sums_block, the kernel of every other case."""
+    from sklegc.lyapunov import (_delay_offsets, _exponent_block, _flat_rows,
+                                 _sums_block)
+
+    length = min(x.shape[1] for x in DATASETS.values())
+    windows = np.concatenate([DATASETS[name][:, :length] for name in sorted(DATASETS)])
+    for dtype in (np.float32, np.float64):
+        chunk = np.ascontiguousarray(windows, dtype=dtype)
+        buf, rs = _flat_rows(chunk)
+        n, N = chunk.shape
+        offs = _delay_offsets(m, d)
+        results = []
+        for kernel, extra in ((_exponent_block, ()), (_sums_block, (0, 2))):
+            sums = np.full((n, 2), -1.0)
+            counts = np.zeros((n, 2), dtype=np.int64)
+            status = np.full(n, -1, dtype=np.int64)
+            kernel(buf, rs, N, 0, n, offs, S, *extra, 1e-5, sums, counts, status)
+            results.append((sums, counts, status))
+        (sums_a, counts_a, status_a), (sums_b, counts_b, status_b) = results
+        assert (status_a == 0).sum() > 40 and (status_a != 0).any()
+        ok = status_a == 0
+        assert sums_a[ok].tobytes() == sums_b[ok].tobytes()
+        np.testing.assert_array_equal(counts_a[ok], counts_b[ok])
+        np.testing.assert_array_equal(status_a, status_b)
 
 
 def test_chunk_size_and_backend_do_not_change_results():
