@@ -55,7 +55,9 @@ print(t1 - t0, t2 - t1)
 def _process(cache, switch):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache, SKLEGC_BACKGROUND_COMPILE=switch,
                OMP_NUM_THREADS="1", PYTHONPATH=str(_ROOT), PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, "-c", _FIT], env=env, check=True,
+    # cwd: "python -c" looks in the working directory first, which would time another
+    # checkout's sklegc when the bench is run from one.
+    done = subprocess.run([sys.executable, "-c", _FIT], env=env, check=True, cwd=_ROOT,
                           capture_output=True, text=True)
     load, fit = map(float, done.stdout.split())
     return {"load": load, "fit": fit}

@@ -128,9 +128,9 @@ def _compile_seconds():
     root = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=root)
-        cold = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+        cold = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=root,
                               capture_output=True, text=True)
-        warm = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+        warm = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=root,
                               capture_output=True, text=True)
     return float(cold.stdout.split()[-1]), float(warm.stdout.split()[-1])
 
