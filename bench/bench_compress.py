@@ -54,11 +54,15 @@ import os
 import pickle
 import platform
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+# This checkout's sklegc, not another one installed or in the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HERE = Path(__file__).resolve().parent
 DROPIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "banknote", "titanic", "vowel")

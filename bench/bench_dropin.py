@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -41,6 +42,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
+
+# This checkout's sklegc, not another one installed or in the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _paper(name):

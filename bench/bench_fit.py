@@ -21,8 +21,12 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+# This checkout's sklegc, not another one installed or in the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def make_data(rows, seed=0):

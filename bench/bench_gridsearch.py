@@ -18,8 +18,10 @@ Usage::
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,8 +30,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
-from sklegc import LEGCPrunedClassifier
-from sklegc.estimator import PAPER_PARAMS, PruningWarning
+# This checkout's sklegc, not another one installed or in the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sklegc import LEGCPrunedClassifier  # noqa: E402
+from sklegc.estimator import PAPER_PARAMS, PruningWarning  # noqa: E402
 
 
 class RecordThreads(Callback):

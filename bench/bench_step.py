@@ -45,12 +45,16 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 from skorch.callbacks import Callback
+
+# This checkout's sklegc, not another one installed or in the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _iris():
