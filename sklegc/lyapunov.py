@@ -67,14 +67,14 @@ _PROD_HI = 1e200
 # Compiled (and cached on disk: sklegc._jit) without Python's checks for division by zero
 # (no denominator here is ever 0), which would otherwise sit in every loop that divides;
 # without the GIL, so that blocks of series run on several threads
-# (sklegc.threads.parallel_blocks). The two kernels, _exponent_block (the exponent without
-# a Theiler window: what a fit uses) and _sums_block (every other case), are each one
-# function: their helpers are inlined into them (inline="always", in numba's IR), since
-# each function compiled on its own is optimised and turned into machine code once by
-# itself and again inside every compiled caller. Each is compiled on its first use, so a
-# fit compiles only the first, which leaves out the Theiler window and the general
-# follow-up steps: about 1 s less (docs/performance.md, "Compiling the kernels"). Both give
-# the same bits.
+# (sklegc.threads.parallel_blocks). The two kernels, _exponent_block (the exponent's two
+# steps: max_lyapunov, what a fit computes) and _sums_block (any number of steps:
+# divergence_curve), are each one function: their helpers are inlined into them
+# (inline="always", in numba's IR), since each function compiled on its own is optimised
+# and turned into machine code once by itself and again inside every compiled caller. Each
+# is compiled on its first use, so a fit compiles only the first, which leaves out the
+# general follow-up steps: about 0.7 s less (docs/performance.md, "Compiling the
+# kernels"). Both give the same bits.
 _KERNEL = dict(nogil=True, error_model="numpy")
 
 
@@ -394,15 +394,16 @@ def _workspace(N, offs, S):
 
 
 @kernel(**_KERNEL)
-def _exponent_block(buf, rs, N, lo, hi, offs, S, static_tol, sums, counts, status):
-    """``_sums_block`` without a Theiler window and for two steps, the exponent's case
-    (``max_lyapunov`` with ``theiler=0``, the paper's): without the code of the other
-    cases, it compiles in about 1 s less (docs/performance.md, "Compiling the kernels").
-    The same arithmetic in the same order: the same bits. Its loop over the windows is
-    written out, as ``_sums_block``'s is, so that it holds none of their other code (a
-    shared inlined body with constant arguments compiled slower still)."""
+def _exponent_block(buf, rs, N, lo, hi, offs, S, t, static_tol, sums, counts, status):
+    """``_sums_block`` for two steps, the exponent's case (``max_lyapunov``, what a fit
+    computes): without the code for other numbers of steps, it compiles in about 0.7 s
+    less (docs/performance.md, "Compiling the kernels"). The same arithmetic in the same
+    order: the same bits. Its loop over the windows is written out, as ``_sums_block``'s
+    is, so that it holds none of the other's code (a shared inlined body with constant
+    arguments compiled slower still)."""
     (C, y, keypad, key, flag, sc, best, nnd, pair, ordpad, order, rank, bestj, todo, nn,
      bucket) = _workspace(N, offs, S)
+    R = C - t
     for s in range(lo, hi):
         r = s - lo
         x = buf[s * rs:s * rs + N]
@@ -411,9 +412,11 @@ def _exponent_block(buf, rs, N, lo, hi, offs, S, static_tol, sums, counts, statu
         if st != 0:
             continue
         _pairs(offs, C, sc, pair)
-        _settle(offs, C, C, 0, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+        if t > 0:
+            _theiler(C, t, order, pair)
+        _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
                 nn, nnd)
-        _follow_two(y, offs, C, nn, nnd, sums[r], counts[r])
+        _follow_two(y, offs, R, nn, nnd, sums[r], counts[r])
 
 
 @kernel(**_KERNEL)
@@ -421,7 +424,8 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
     """Divergence sums of windows ``lo .. hi-1``, window ``s`` being ``buf[s*rs : s*rs+N]``.
 
     Row ``r`` of ``sums``, ``counts`` and ``status`` is window ``lo + r``; ``status`` is
-    0, 1 for a static window or 2 for one that is not finite.
+    0, 1 for a static window or 2 for one that is not finite. Any number of steps
+    ``n_follow``; ``_exponent_block`` computes the case of two steps, the exponent's.
     """
     (C, y, keypad, key, flag, sc, best, nnd, pair, ordpad, order, rank, bestj, todo, nn,
      bucket) = _workspace(N, offs, S)
@@ -438,10 +442,7 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
             _theiler(C, t, order, pair)
         _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
                 nn, nnd)
-        if n_follow == 2:
-            _follow_two(y, offs, R, nn, nnd, sums[r], counts[r])
-        else:
-            _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
+        _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
 def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
@@ -454,9 +455,9 @@ def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
     sums = np.empty((n, n_follow))
     counts = np.zeros((n, n_follow), dtype=np.int64)  # the kernel skips static windows
     status = np.empty(n, dtype=np.int64)
-    if t == 0 and n_follow == 2:
+    if n_follow == 2:
         parallel_blocks(lambda lo, hi: _exponent_block(
-            buf, rs, N, lo, hi, offs, S, static_tol, sums[lo:hi], counts[lo:hi],
+            buf, rs, N, lo, hi, offs, S, t, static_tol, sums[lo:hi], counts[lo:hi],
             status[lo:hi]), n)
     else:
         parallel_blocks(lambda lo, hi: _sums_block(

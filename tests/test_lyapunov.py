@@ -269,11 +269,11 @@ def test_one_compiled_kernel_per_dtype():
                                               for sig in kernel.signatures})
 
 
-@pytest.mark.parametrize("m,d,S", [(2, 1, 3), (3, 2, 5)])
-def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S):
-    """max_lyapunov without a Theiler window (what a fit computes) runs _exponent_block,
-    which leaves out the other cases' code so that it compiles faster; on the same windows
-    it gives the same bits as _sums_block, the kernel of every other case."""
+@pytest.mark.parametrize("m,d,S,t", [(2, 1, 3, 0), (2, 1, 3, 4), (3, 2, 5, 0)])
+def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S, t):
+    """max_lyapunov (what a fit computes) runs _exponent_block, which follows the
+    exponent's two steps only, so that it compiles faster; on the same windows it gives
+    the same bits as _sums_block, the kernel of divergence_curve's any number of steps."""
     from sklegc.lyapunov import (_delay_offsets, _exponent_block, _flat_rows,
                                  _sums_block)
 
@@ -285,7 +285,7 @@ def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S):
         n, N = chunk.shape
         offs = _delay_offsets(m, d)
         results = []
-        for kernel, extra in ((_exponent_block, ()), (_sums_block, (0, 2))):
+        for kernel, extra in ((_exponent_block, (t,)), (_sums_block, (t, 2))):
             sums = np.full((n, 2), -1.0)
             counts = np.zeros((n, 2), dtype=np.int64)
             status = np.full(n, -1, dtype=np.int64)
