@@ -13,8 +13,8 @@ Where numba can write to none of these places, ``cache=True`` makes the decorati
 importing the package, fail. :func:`kernel` then compiles without the cache, in every
 process, and warns once.
 
-The first use after installing would pause for that compilation (about 5.5 s on a 2-core
-machine: the Lyapunov kernel 4 s, the Granger kernels 1.5 s; docs/performance.md).
+The first use after installing would pause for that compilation (about 6 s on a 2-core
+machine: the Lyapunov kernel 4.5 s, the Granger kernels 1.5 s; docs/performance.md).
 :func:`compile_in_background` moves it off the critical path: when the estimator is first
 imported and the kernels of this source, numba, Python and CPU are not yet cached, one
 background process compiles them into numba's cache while this one goes on importing torch

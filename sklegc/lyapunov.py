@@ -67,9 +67,9 @@ _PROD_HI = 1e200
 # Compiled (and cached on disk: sklegc._jit) without Python's checks for division by zero
 # (no denominator here is ever 0), which would otherwise sit in every loop that divides;
 # without the GIL, so that blocks of series run on several threads
-# (sklegc.threads.parallel_blocks). The two kernels, _exponent_block (the exponent's two
-# steps: max_lyapunov, what a fit computes) and _sums_block (any number of steps:
-# divergence_curve), are each one function: their helpers are inlined into them
+# (sklegc.threads.parallel_blocks). The two kernels, _exponent_block (two follow-up steps:
+# max_lyapunov, what a fit computes) and _sums_block (any number: divergence_curve beyond
+# steps=1), are each one function: their helpers are inlined into them
 # (inline="always", in numba's IR), since each function compiled on its own is optimised
 # and turned into machine code once by itself and again inside every compiled caller. Each
 # is compiled on its first use, so a fit compiles only the first, which leaves out the
