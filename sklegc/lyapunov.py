@@ -198,43 +198,9 @@ def _scan(n, p, W, m, C, t, width, key, sc, order, b, bj):
 
 
 @kernel(**_KERNEL, inline="always")
-def _pairs(offs, C, sc, pair):
-    """Pass 1 of the neighbour search (see ``_settle``): the squared distance of every
-    pair of sorted positions up to ``_SWEEP`` apart."""
-    m = len(offs)
-    W = _SWEEP
-    # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
-    # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
-    # Branch-free loops over contiguous memory: they vectorise.
-    for o in range(1, W + 1):
-        row = pair[o]
-        for q in range(C - o):
-            v = 0.0
-            for k in range(m):
-                diff = sc[k * C + q + o] - sc[k * C + q]
-                v += diff * diff
-            row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
-
-
-@kernel(**_KERNEL, inline="always")
-def _theiler(C, t, order, pair):
-    """Make the pairs of pass 1 (``_pairs``) that are at most ``t`` steps apart in time
-    inadmissible: a Theiler window. Distinct candidates are always more than 0 steps
-    apart, so without one the time indices are never looked at."""
-    W = _SWEEP
-    for o in range(1, W + 1):
-        row = pair[o]
-        for q in range(C - o):
-            ja = order[q]
-            jb = order[q + o]
-            row[W + q] = row[W + q] if (ja - jb > t) | (jb - ja > t) else _NONE
-
-
-@kernel(**_KERNEL, inline="always")
-def _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
-            nn, nnd):
-    """Nearest admissible candidate of every reference and its squared distance, from the
-    pairs of pass 1 (``_pairs``, then ``_theiler`` where there is a Theiler window).
+def _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+             nn, nnd):
+    """Nearest admissible candidate of every reference and its squared distance.
 
     ``nn[n]`` is ``-1`` where reference ``n`` has none. Distances are accumulated
     coordinate by coordinate in a fixed order, so they are bit-identical to a
@@ -248,6 +214,26 @@ def _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, t
     W = _SWEEP
     KO = W + 1
     key = keypad[KO:KO + C]
+    # Pass 1: the squared distance of every pair of sorted positions (q, q + o),
+    # o = 1.._SWEEP, in pair[o, W + q], _NONE where the pair is not admissible.
+    # Branch-free loops over contiguous memory: they vectorise.
+    for o in range(1, W + 1):
+        row = pair[o]
+        for q in range(C - o):
+            v = 0.0
+            for k in range(m):
+                diff = sc[k * C + q + o] - sc[k * C + q]
+                v += diff * diff
+            row[W + q] = v if (v > 0.0) & (v < 1.0) else _NONE
+    if t > 0:
+        # Distinct candidates are always more than 0 steps apart: only a Theiler
+        # window needs the time indices.
+        for o in range(1, W + 1):
+            row = pair[o]
+            for q in range(C - o):
+                ja = order[q]
+                jb = order[q + o]
+                row[W + q] = row[W + q] if (ja - jb > t) | (jb - ja > t) else _NONE
     # Pass 2: each position's best over its 2 * _SWEEP sorted neighbours. The padding
     # stands in for positions beyond the ends. The rule (smaller distance, then higher
     # index) is a total order, so the visiting order does not matter.
@@ -411,11 +397,8 @@ def _exponent_block(buf, rs, N, lo, hi, offs, S, t, static_tol, sums, counts, st
         status[r] = st
         if st != 0:
             continue
-        _pairs(offs, C, sc, pair)
-        if t > 0:
-            _theiler(C, t, order, pair)
-        _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
-                nn, nnd)
+        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+                 nn, nnd)
         _follow_two(y, offs, R, nn, nnd, sums[r], counts[r])
 
 
@@ -437,11 +420,8 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
         status[r] = st
         if st != 0:
             continue
-        _pairs(offs, C, sc, pair)
-        if t > 0:
-            _theiler(C, t, order, pair)
-        _settle(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
-                nn, nnd)
+        _nearest(offs, C, R, t, keypad, sc, order, rank, best, bestj, pair, ordpad, todo, flag,
+                 nn, nnd)
         _follow(y, offs, R, n_follow, nn, nnd, sums[r], counts[r])
 
 
