@@ -428,7 +428,10 @@ def _sums_block(buf, rs, N, lo, hi, offs, S, t, n_follow, static_tol, sums, coun
 def _divergence_sums(chunk, m, d, S, t, n_follow, static_tol):
     """``(sums, counts, status)`` of every row of ``chunk`` (see ``_sums_block``), the
     rows' blocks spread over the kernels' threads."""
-    wait_for_compile("lyapunov")
+    if n_follow == 2:
+        # The kernel compiled in the background (sklegc._jit); _sums_block, which no
+        # background process compiles, is compiled here on its first use, without waiting.
+        wait_for_compile("lyapunov")
     buf, rs = _flat_rows(chunk)
     n, N = chunk.shape
     offs = _delay_offsets(m, d)

@@ -299,6 +299,24 @@ def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S, t):
         np.testing.assert_array_equal(status_a, status_b)
 
 
+def test_only_the_exponent_kernel_waits_for_the_background_compilation(monkeypatch):
+    """The background process (sklegc._jit) compiles the exponent's kernel only: a call
+    that runs the other kernel must not wait for it (it would then compile its own kernel
+    after the wait, seconds later than it could have)."""
+    import sklegc.lyapunov as lyapunov
+
+    waits = []
+    monkeypatch.setattr(lyapunov, "wait_for_compile", waits.append)
+    x = DATASETS["random_walk"]
+    divergence_curve(x)
+    divergence_curve(x, theiler=2, steps=4)
+    assert waits == []
+    max_lyapunov(x)
+    max_lyapunov(x, theiler=2)
+    divergence_curve(x, steps=1)
+    assert waits == ["lyapunov"] * 3
+
+
 def test_chunk_size_and_backend_do_not_change_results():
     x = np.concatenate([DATASETS["random_walk"], DATASETS["white_noise"],
                         DATASETS["repeated"]])
