@@ -269,7 +269,7 @@ def test_one_compiled_kernel_per_dtype():
                                               for sig in kernel.signatures})
 
 
-@pytest.mark.parametrize("m,d,S,t", [(2, 1, 3, 0), (2, 1, 3, 4), (3, 2, 5, 0)])
+@pytest.mark.parametrize("m,d,S,t", [(2, 1, 3, 0), (2, 1, 3, 4), (3, 2, 5, 0), (3, 2, 5, 3)])
 def test_exponent_kernel_gives_the_general_kernels_bits(m, d, S, t):
     """max_lyapunov (what a fit computes) runs _exponent_block, which follows the
     exponent's two steps only, so that it compiles faster; on the same windows it gives
